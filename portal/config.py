@@ -1,0 +1,162 @@
+"""Typed settings read from the environment.
+
+Settings are read when an app is created, never at import, so tests and
+several apps in one process can each have their own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# Values that look like a secret but are not: refusing them in production
+# stops a copied example configuration from going live.
+_PLACEHOLDER_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development"}
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message names the setting."""
+
+
+def _as_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    ENV: str = "development"
+    SECRET_KEY: str = ""
+    DATABASE_URL: str = ""
+    INSTANCE_DIR: str = "instance"
+    CONTENT_DIR: str = "content"
+    BASE_URL: str = "http://127.0.0.1:5000"
+
+    MEILI_URL: str = ""
+    MEILI_MASTER_KEY: str = ""
+    MEILI_API_KEY: str = ""
+    MEILI_BIN: str = ""
+    MEILI_INDEX_PREFIX: str = "portal"
+    MEILI_MAX_INDEXING_MEMORY: str = "256MiB"
+    MEILI_TIMEOUT: float = 2.0
+
+    OPENAI_API_KEY: str = ""
+    OPENAI_BASE_URL: str = ""
+    CHAT_MODEL: str = "gpt-4o-mini"
+    LLM_TIMEOUT: float = 20.0
+
+    REDIS_URL: str = ""
+    LOGIN_LIMIT_PER_ACCOUNT: int = 5
+    LOGIN_LIMIT_PER_IP: int = 20
+    LOGIN_LIMIT_WINDOW: int = 900
+
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 25
+    SMTP_USER: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_STARTTLS: bool = False
+    MAIL_FROM: str = "Hearthly Support <support@hearthly.example>"
+
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
+        values: dict[str, Any] = {}
+        overrides = dict(overrides or {})
+        for spec in fields(cls):
+            if spec.name == "extra":
+                continue
+            env_name = "PORTAL_ENV" if spec.name == "ENV" else spec.name
+            if spec.name in overrides:
+                values[spec.name] = overrides.pop(spec.name)
+            elif env_name in environ:
+                values[spec.name] = _coerce(spec.name, spec.type, environ[env_name])
+        settings = cls(**values, extra=overrides)
+        return settings.with_defaults()
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV == "production"
+
+    @property
+    def instance_path(self) -> Path:
+        return Path(self.INSTANCE_DIR).resolve()
+
+    def with_defaults(self) -> Settings:
+        """Fill what can be derived, and refuse what must not run."""
+        instance = self.instance_path
+        updates: dict[str, Any] = {}
+        if not self.DATABASE_URL:
+            updates["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
+        if not self.SECRET_KEY:
+            if self.is_production:
+                raise ConfigError(
+                    "SECRET_KEY is not set: refusing to start in production without one "
+                    f"(use at least {MIN_PRODUCTION_SECRET_LENGTH} random characters)."
+                )
+            updates["SECRET_KEY"] = _development_secret(instance)
+        elif self.is_production and (
+            self.SECRET_KEY.lower() in _PLACEHOLDER_SECRETS
+            or len(self.SECRET_KEY) < MIN_PRODUCTION_SECRET_LENGTH
+        ):
+            raise ConfigError(
+                "SECRET_KEY is too weak for production: use at least "
+                f"{MIN_PRODUCTION_SECRET_LENGTH} random characters."
+            )
+        if not updates:
+            return self
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update(updates)
+        return Settings(**current)
+
+    def flask_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"
+        }
+        config.update(
+            SQLALCHEMY_DATABASE_URI=self.DATABASE_URL,
+            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            SESSION_COOKIE_SECURE=self.is_production,
+            REMEMBER_COOKIE_HTTPONLY=True,
+            REMEMBER_COOKIE_SAMESITE="Lax",
+            REMEMBER_COOKIE_SECURE=self.is_production,
+            WTF_CSRF_TIME_LIMIT=None,
+            MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        )
+        config.update(self.extra)
+        return config
+
+
+def _coerce(name: str, annotation: Any, raw: str) -> Any:
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    try:
+        if kind == "bool":
+            return _as_bool(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a {kind}, got {raw!r}") from exc
+    return raw
+
+
+def _development_secret(instance: Path) -> str:
+    """A per-checkout random key, kept so sessions survive restarts in development."""
+    path = instance / ".secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        instance.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        os.chmod(path, 0o600)
+        return key

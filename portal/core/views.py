@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, url_for
+from flask_login import current_user
+from sqlalchemy import text
+from werkzeug.routing import BuildError
+
+from portal.accounts.decorators import public
+from portal.accounts.models import Role
+from portal.chat import services as chat_services
+from portal.extensions import db
+from portal.kb import services as kb_services
+
+bp = Blueprint("core", __name__, template_folder="templates")
+
+# Navigation by role: (label, endpoint). Endpoints a deployment lacks are hidden.
+NAVIGATION: dict[str, list[tuple[str, str]]] = {
+    "anonymous": [("Help", "kb.index"), ("Chat", "chat.home")],
+    Role.CUSTOMER: [("Help", "kb.index"), ("Chat", "chat.home"), ("My tickets", "tickets.mine")],
+    Role.AGENT: [("Queue", "tickets.queue"), ("Help", "kb.index")],
+    Role.EDITOR: [("Content", "kb.editor_list"), ("Help", "kb.index")],
+    Role.MANAGER: [("Metrics", "metrics.dashboard"), ("Help", "kb.index")],
+    Role.ADMIN: [
+        ("Queue", "tickets.queue"), ("Content", "kb.editor_list"),
+        ("Metrics", "metrics.dashboard"), ("Help", "kb.index"),
+    ],
+}
+
+
+def _url(endpoint: str) -> str | None:
+    try:
+        return url_for(endpoint)
+    except BuildError:
+        return None
+
+
+def layout_context() -> dict[str, Any]:
+    role: Any = current_user.role if current_user.is_authenticated else "anonymous"
+    items = [(label, _url(endpoint), endpoint) for label, endpoint in NAVIGATION[role]]
+    show_banner = current_user.is_authenticated and current_user.is_staff
+    return {
+        "navigation": [(label, href, ep) for label, href, ep in items if href],
+        "search_degraded": show_banner and kb_services.search_degraded(),
+    }
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    database: dict[str, Any] = {"backend": db.engine.dialect.name}
+    try:
+        db.session.execute(text("SELECT 1"))
+        database["ok"] = True
+    except Exception as exc:  # noqa: BLE001 - health reports, never raises
+        db.session.rollback()
+        database.update(ok=False, error=type(exc).__name__)
+    search = kb_services.search_health()
+    llm = chat_services.llm_health()
+    healthy = database["ok"]
+    body = {
+        "status": "ok" if healthy and search.get("ok") else ("degraded" if healthy else "down"),
+        "database": database,
+        "search": search,
+        "llm": llm,
+        "version": current_app.config.get("VERSION", "0.1.0"),
+    }
+    return jsonify(body), 200 if healthy else 503

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from portal.kb import engine
+
+    engine.init_app(app)

@@ -1,0 +1,156 @@
+"""The only module that talks to Meilisearch.
+
+`SearchEngine` hands out a configured client and knows whether the server is
+reachable. Callers translate `EngineUnavailable` into the database fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import meilisearch
+from flask import Flask, current_app
+from meilisearch.errors import (
+    MeilisearchApiError,
+    MeilisearchCommunicationError,
+    MeilisearchTimeoutError,
+)
+
+from portal.kb.meili_process import ManagedMeilisearch, MeiliStartError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+HEALTH_RECHECK_SECONDS = 2.0
+
+
+class EngineUnavailable(RuntimeError):
+    """Meilisearch cannot be reached (not configured, not started, or down)."""
+
+
+class SearchEngine:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        index_prefix: str,
+        timeout: float = 2.0,
+        managed: ManagedMeilisearch | None = None,
+    ) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.index_prefix = index_prefix
+        self.timeout = timeout
+        self.managed = managed
+        self.start_error: str | None = None
+        self._client: meilisearch.Client | None = None
+        self._lock = threading.Lock()
+        self._healthy: bool | None = None
+        self._checked_at = 0.0
+
+    @property
+    def is_managed(self) -> bool:
+        return self.managed is not None
+
+    def index_name(self, name: str) -> str:
+        return f"{self.index_prefix}_{name}"
+
+    def start(self) -> None:
+        """Connect, starting the managed child first when the portal runs its own."""
+        with self._lock:
+            if self._client is not None:
+                return
+            if self.managed is not None and not self.url:
+                try:
+                    endpoint = self.managed.ensure_running()
+                except MeiliStartError as exc:
+                    if self.start_error != str(exc):
+                        log.error("%s", exc)
+                    self.start_error = str(exc)
+                    raise EngineUnavailable(str(exc)) from exc
+                self.url, self.api_key = endpoint.url, endpoint.master_key
+            if not self.url:
+                raise EngineUnavailable("MEILI_URL is not set")
+            self._client = meilisearch.Client(
+                self.url, self.api_key or None, timeout=self.timeout  # type: ignore[arg-type]
+            )
+            self.start_error = None
+
+    @property
+    def client(self) -> meilisearch.Client:
+        if self._client is None:
+            self.start()
+        assert self._client is not None
+        return self._client
+
+    def available(self) -> bool:
+        """Cheap, cached reachability check used to choose the fallback path."""
+        now = time.monotonic()
+        if self._healthy is not None and now - self._checked_at < HEALTH_RECHECK_SECONDS:
+            return self._healthy
+        try:
+            healthy = bool(self.client.is_healthy())
+        except EngineUnavailable:
+            healthy = False
+        self._healthy, self._checked_at = healthy, now
+        return healthy
+
+    def mark_down(self) -> None:
+        self._healthy, self._checked_at = False, time.monotonic()
+
+    def call(self, operation: Callable[[meilisearch.Client], T]) -> T:
+        """Run one client operation; connection trouble becomes EngineUnavailable."""
+        try:
+            return operation(self.client)
+        except (MeilisearchCommunicationError, MeilisearchTimeoutError) as exc:
+            self.mark_down()
+            raise EngineUnavailable(str(exc)) from exc
+
+    def health(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "managed": self.is_managed,
+            "url": self.url or None,
+        }
+        ok = self.available()
+        state["ok"] = ok
+        if ok:
+            try:
+                state["version"] = self.call(lambda c: c.get_version()).get("pkgVersion")
+            except (EngineUnavailable, MeilisearchApiError):
+                pass
+        elif self.start_error:
+            state["error"] = self.start_error
+        return state
+
+    def stop(self) -> None:
+        if self.managed is not None:
+            self.managed.stop()
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("MEILI_URL", "")
+    managed = None
+    if not url:
+        managed = ManagedMeilisearch(
+            Path(app.config["INSTANCE_DIR"]).resolve(),
+            meili_bin=app.config.get("MEILI_BIN", ""),
+            max_indexing_memory=app.config.get("MEILI_MAX_INDEXING_MEMORY", "256MiB"),
+        )
+    key = app.config.get("MEILI_API_KEY") or app.config.get("MEILI_MASTER_KEY", "")
+    app.extensions["portal.search_engine"] = SearchEngine(
+        url,
+        key,
+        index_prefix=app.config["MEILI_INDEX_PREFIX"],
+        timeout=float(app.config.get("MEILI_TIMEOUT", 2.0)),
+        managed=managed,
+    )
+
+
+def get_engine(app: Flask | None = None) -> SearchEngine:
+    return (app or current_app).extensions["portal.search_engine"]
