@@ -11,9 +11,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from flask import Flask, current_app
+from werkzeug.exceptions import TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +133,10 @@ def init_app(app: Flask) -> None:
 
 def limiter() -> RateLimiter:
     return current_app.extensions["portal.ratelimiter"]
+
+
+def too_many_requests(message: str, retry_after: int) -> NoReturn:
+    """Stop the request with a 429 whose message the user sees and a Retry-After header."""
+    error = TooManyRequests(message)
+    error.retry_after = retry_after  # type: ignore[attr-defined]
+    raise error

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import NoReturn
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -10,7 +11,7 @@ from portal.accounts.decorators import public
 from portal.accounts.forms import EmptyForm, LoginForm, PasswordChangeForm, RegisterForm
 from portal.accounts.models import Role
 from portal.extensions import login_manager
-from portal.ratelimit import Limit, limiter
+from portal.ratelimit import Limit, limiter, too_many_requests
 from portal.visitor import current_visitor_id
 from portal.web import render, safe_next_url
 
@@ -42,25 +43,13 @@ def _limits() -> tuple[Limit, Limit]:
     )
 
 
-def _too_many(retry_after: int) -> None:
+def _too_many(retry_after: int) -> NoReturn:
     minutes = max(1, math.ceil(retry_after / 60))
-    error = _RateLimited(
+    too_many_requests(
         f"Too many sign-in attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} "
-        "and try again, or reset your password."
+        "and try again, or reset your password.",
+        retry_after,
     )
-    error.retry_after = retry_after
-    abort(error.as_response_error())
-
-
-class _RateLimited(Exception):
-    retry_after = 0
-
-    def as_response_error(self):
-        from werkzeug.exceptions import TooManyRequests
-
-        error = TooManyRequests(str(self))
-        error.retry_after = self.retry_after  # type: ignore[attr-defined]
-        return error
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,0 +1,60 @@
+"""The knowledge base as tickets need it, always through `kb.services`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from portal.kb import services as kb_services
+
+log = logging.getLogger(__name__)
+STAFF_AUDIENCES = ("public", "customers", "internal")
+
+
+@dataclass(frozen=True)
+class ArticleLink:
+    slug: str
+    title: str
+    url: str
+    summary: str = ""
+
+
+def audiences_for(user: Any) -> tuple[str, ...]:
+    return tuple(kb_services.visible_audiences(user))
+
+
+def search(query: str, *, audiences: Sequence[str], limit: int = 5) -> list[ArticleLink]:
+    query = query.strip()
+    if not query:
+        return []
+    try:
+        results = kb_services.search_articles(
+            query, audiences=tuple(audiences), page=1, per_page=limit
+        )
+    except Exception:  # noqa: BLE001 - suggestions are a nicety; the form must still work
+        log.warning("article suggestions failed", exc_info=True)
+        return []
+    return [
+        ArticleLink(hit.slug, hit.title, hit.url, getattr(hit, "summary", "") or "")
+        for hit in list(getattr(results, "hits", results))[:limit]
+    ]
+
+
+def refs(slugs: Iterable[str]) -> list[ArticleLink]:
+    wanted = [slug for slug in dict.fromkeys(slugs) if slug]
+    if not wanted:
+        return []
+    found = {ref.slug: ref for ref in kb_services.article_refs(wanted)}
+    # An article since removed still shows, so agents know what the bot offered.
+    return [
+        ArticleLink(slug, found[slug].title, found[slug].url)
+        if slug in found
+        else ArticleLink(slug, slug, "")
+        for slug in wanted
+    ]
+
+
+def category_choices() -> list[tuple[str, str]]:
+    return [(ref.slug, ref.name) for ref in kb_services.categories()]

@@ -1,0 +1,72 @@
+"""Canned responses: Markdown files in content/macros/ with a title in front matter.
+
+Placeholders are replaced with plain `str.replace`, never a template engine, so a
+macro (or a customer's name) can never run code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from flask import current_app
+
+log = logging.getLogger(__name__)
+PLACEHOLDERS = ("customer_name", "ticket_number", "ticket_subject", "agent_name", "article_links")
+
+
+@dataclass(frozen=True)
+class Macro:
+    name: str
+    title: str
+    body: str
+
+    def render(self, values: dict[str, str]) -> str:
+        text = self.body
+        for key in PLACEHOLDERS:
+            text = text.replace("{{" + key + "}}", values.get(key, ""))
+            text = text.replace("{{ " + key + " }}", values.get(key, ""))
+        return text
+
+
+def macros_dir() -> Path:
+    configured = current_app.config.get("TICKET_MACROS_DIR")
+    if configured:
+        return Path(configured)
+    return Path(current_app.config["CONTENT_DIR"]) / "macros"
+
+
+def load_macros() -> list[Macro]:
+    folder = macros_dir()
+    found: list[Macro] = []
+    for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+        macro = _parse(path)
+        if macro is not None:
+            found.append(macro)
+    return sorted(found, key=lambda macro: macro.title.lower())
+
+
+def get_macro(name: str) -> Macro | None:
+    return next((macro for macro in load_macros() if macro.name == name), None)
+
+
+def _parse(path: Path) -> Macro | None:
+    text = path.read_text(encoding="utf-8")
+    title, body = path.stem.replace("-", " ").capitalize(), text
+    if text.startswith("---"):
+        _, _, rest = text.partition("\n")
+        header, separator, body = rest.partition("\n---")
+        if not separator:
+            log.warning("macro %s: front matter is not closed", path.name)
+            return None
+        try:
+            meta = yaml.safe_load(header) or {}
+        except yaml.YAMLError:
+            log.warning("macro %s: front matter is not valid YAML", path.name)
+            return None
+        if isinstance(meta, dict) and meta.get("title"):
+            title = str(meta["title"])
+        body = body.lstrip("-").lstrip("\n")
+    return Macro(name=path.stem, title=title, body=body.strip() + "\n")

@@ -1,0 +1,70 @@
+"""The managed Meilisearch child: started, shared, restarted, and absent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from portal import create_app
+from portal.kb.engine import SearchEngine
+from portal.kb.meili_binary import NPM_INTEGRITY, integrity_of, locate_binary
+from portal.kb.meili_process import ManagedMeilisearch, is_healthy
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _binary() -> str:
+    found = locate_binary(os.environ.get("MEILI_BIN", ""), REPO / "instance")
+    assert found is not None, "make test fetches the binary first"
+    return str(found)
+
+
+def test_managed_child_starts_restarts_when_killed_and_stops(tmp_path):
+    managed = ManagedMeilisearch(tmp_path, meili_bin=_binary())
+    endpoint = managed.ensure_running()
+    try:
+        assert endpoint.url.startswith("http://127.0.0.1:")
+        assert (tmp_path / "meili" / "master_key").stat().st_mode & 0o077 == 0
+        engine = SearchEngine(endpoint.url, endpoint.master_key, index_prefix="rt")
+        assert engine.available()
+
+        # A second portal process on the machine reuses the running child.
+        assert ManagedMeilisearch(tmp_path, meili_bin=_binary()).ensure_running() == endpoint
+
+        pid = managed._process.pid  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if managed.restarts and is_healthy(endpoint.url):
+                break
+            time.sleep(0.2)
+        assert managed.restarts == 1 and is_healthy(endpoint.url)
+    finally:
+        managed.stop()
+    assert not is_healthy(endpoint.url)
+
+
+def test_missing_binary_gives_one_clear_message_and_the_portal_still_serves(tmp_path):
+    app = create_app({
+        "INSTANCE_DIR": str(tmp_path),
+        "MEILI_URL": "",
+        "MEILI_BIN": str(tmp_path / "no-such-meilisearch"),
+        "SECRET_KEY": "s" * 40,
+    })
+    with app.app_context():
+        from portal.extensions import db
+
+        db.create_all()
+    client = app.test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json["status"] == "degraded"
+    assert "Meilisearch binary not found" in health.json["search"]["error"]
+    assert client.get("/login").status_code == 200
+
+
+def test_integrity_check_rejects_a_tampered_package():
+    assert integrity_of(b"not the package") != NPM_INTEGRITY
+    assert NPM_INTEGRITY.startswith("sha512-")
