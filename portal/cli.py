@@ -21,7 +21,7 @@ def _create_app() -> object:
         sys.exit(2)
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, set_debug_flag=False, add_default_commands=True)
+@click.group(cls=FlaskGroup, create_app=_create_app, set_debug_flag=False)
 def main() -> None:
     """Manage and run the portal."""
 

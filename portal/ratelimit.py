@@ -138,5 +138,5 @@ def limiter() -> RateLimiter:
 def too_many_requests(message: str, retry_after: int) -> NoReturn:
     """Stop the request with a 429 whose message the user sees and a Retry-After header."""
     error = TooManyRequests(message)
-    error.retry_after = retry_after  # type: ignore[attr-defined]
+    error.retry_after = retry_after
     raise error

@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
 def is_htmx() -> bool:
     # History restores want the whole page even though htmx asked for them.
     headers = getattr(htmx_request, "htmx", None)
-    return bool(headers) and not headers.history_restore_request
+    return headers is not None and bool(headers) and not headers.history_restore_request
 
 
 def render(page: str, fragment: str | None = None, **context: Any) -> str:

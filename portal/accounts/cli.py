@@ -8,7 +8,7 @@ from portal.accounts.models import Role
 
 users_cli = AppGroup("users", help="Manage accounts.")
 
-DEMO_PASSWORD = "demo-password-1"
+DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - printed for demo logins
 DEMO_USERS = [
     ("customer@example.com", "Casey Customer", Role.CUSTOMER),
     ("customer2@example.com", "Robin Reader", Role.CUSTOMER),

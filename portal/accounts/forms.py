@@ -9,7 +9,9 @@ from portal.accounts.services import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
+    )
     remember = BooleanField("Keep me signed in on this device")
 
 

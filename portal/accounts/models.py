@@ -38,7 +38,7 @@ class User(UserMixin, Base):
     session_token: Mapped[str] = mapped_column(String(64))
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     def get_id(self) -> str:

@@ -121,7 +121,7 @@ def account():
     if form.validate_on_submit():
         try:
             services.change_password(
-                current_user._get_current_object(),  # type: ignore[attr-defined]
+                current_user._get_current_object(),
                 form.current_password.data or "",
                 form.new_password.data or "",
             )
@@ -129,7 +129,7 @@ def account():
             getattr(form, error.field).errors.append(error.message)
         else:
             # The session token changed; sign in again on this device only.
-            login_user(current_user._get_current_object())  # type: ignore[attr-defined]
+            login_user(current_user._get_current_object())
             flash("Your password has been changed. Other devices are signed out.", "success")
             return redirect(url_for("accounts.account"))
     return render("accounts/account.html", form=form), 422 if form.errors else 200

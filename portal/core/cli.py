@@ -18,7 +18,7 @@ meili_cli = AppGroup("meili", help="The managed Meilisearch binary.")
 def demo_users() -> None:
     """Create one demo account per role (idempotent) and print the logins."""
     logins = ensure_demo_users()
-    click.echo("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for email, role in logins:
         click.echo(f"  {role:<9} {email}")
 

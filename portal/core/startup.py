@@ -22,7 +22,8 @@ def check_database(app: Flask) -> None:
             with db.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+            original = getattr(exc, "orig", None)
+            reason = str(original or exc).strip().splitlines()[0]
             raise ConfigError(
                 f"DATABASE_URL: cannot connect to {shown} ({reason}). "
                 "Check the setting and that the database server is running."

@@ -33,6 +33,11 @@ class EngineUnavailable(RuntimeError):
     """Meilisearch cannot be reached (not configured, not started, or down)."""
 
 
+# Re-exported so callers can tell a refused request from an unreachable engine
+# without importing meilisearch themselves.
+EngineApiError = MeilisearchApiError
+
+
 class SearchEngine:
     def __init__(
         self,
@@ -86,7 +91,8 @@ class SearchEngine:
     def client(self) -> meilisearch.Client:
         if self._client is None:
             self.start()
-        assert self._client is not None
+        if self._client is None:
+            raise EngineUnavailable("Meilisearch client could not be created")
         return self._client
 
     def available(self) -> bool:
@@ -111,6 +117,28 @@ class SearchEngine:
         except (MeilisearchCommunicationError, MeilisearchTimeoutError) as exc:
             self.mark_down()
             raise EngineUnavailable(str(exc)) from exc
+
+    def wait_for_tasks(self, task_uids: list[int], timeout: float = 60.0) -> list[str]:
+        """Wait until the tasks finish; returns the errors of failed ones.
+
+        Polls on its own instead of the client's wait_for_task, whose timeout would
+        look like an unreachable engine. Raises EngineUnavailable on timeout.
+        """
+        errors: list[str] = []
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        for uid in task_uids:
+            while True:
+                task = self.call(lambda c, uid=uid: c.get_task(uid))  # type: ignore[misc]
+                if task.status in ("succeeded", "failed", "canceled"):
+                    if task.status != "succeeded":
+                        errors.append(str((task.error or {}).get("message", task.status)))
+                    break
+                if time.monotonic() > deadline:
+                    raise EngineUnavailable(f"Meilisearch task {uid} still {task.status}")
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+        return errors
 
     def health(self) -> dict[str, Any]:
         state: dict[str, Any] = {

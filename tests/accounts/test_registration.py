@@ -58,7 +58,8 @@ def test_register_with_taken_email_keeps_the_existing_account(client, make_user)
 def test_forged_post_without_csrf_token_is_refused(client):
     response = client.post(
         "/register",
-        data={"name": "Mallory", "email": "m@example.com", "password": "x" * 12, "confirm": "x" * 12},
+        data={"name": "Mallory", "email": "m@example.com",
+              "password": "x" * 12, "confirm": "x" * 12},
         csrf=False,
     )
     assert response.status_code == 400
