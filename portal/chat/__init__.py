@@ -4,4 +4,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from portal.chat import models  # noqa: F401 - registers the tables
+    from portal.chat.cli import eval_command
+    from portal.chat.views import bp
+
+    app.register_blueprint(bp)
+    app.cli.add_command(eval_command)

@@ -4,6 +4,14 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from portal.kb import engine
+    from portal.core.cli import DEMO_STEPS
+    from portal.kb import editor_views, engine, models, services  # noqa: F401 - routes, tables
+    from portal.kb.cli import kb_cli
+    from portal.kb.views import bp
 
     engine.init_app(app)
+    app.register_blueprint(bp)
+    app.cli.add_command(kb_cli)
+    step = ("Syncing the knowledge base", services.sync_demo_content)
+    if step not in DEMO_STEPS:
+        DEMO_STEPS.append(step)

@@ -182,7 +182,9 @@ def parse_article(relative: str, data: bytes, digest: str | None = None) -> Pars
     try:
         meta = yaml.load(front, Loader=_Loader) or {}  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # The context mark is where the broken construct starts; the problem mark is
+        # often the end of the front matter, which points the editor at the wrong line.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         reason = getattr(exc, "problem", None) or "invalid YAML"
         raise ArticleError(Problem(relative, line, f"broken front matter: {reason}")) from exc
@@ -323,7 +325,8 @@ def load_content(root: Path) -> LoadResult:
             continue
         if article.slug in seen:
             result.problems.append(
-                Problem(item.path, 1, f"duplicate slug {article.slug!r} (also in {seen[article.slug]})")
+                Problem(item.path, 1,
+                        f"duplicate slug {article.slug!r} (also in {seen[article.slug]})")
             )
             continue
         seen[article.slug] = item.path

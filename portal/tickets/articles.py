@@ -10,7 +10,8 @@ from typing import Any
 from portal.kb import services as kb_services
 
 log = logging.getLogger(__name__)
-STAFF_AUDIENCES = ("public", "customers", "internal")
+# What a ticket links to is sent to the customer, so agents link customer-visible articles.
+CUSTOMER_AUDIENCES = ("public", "customers")
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class ArticleLink:
     title: str
     url: str
     summary: str = ""
+    position: int = 0
 
 
 def audiences_for(user: Any) -> tuple[str, ...]:
@@ -36,17 +38,20 @@ def search(query: str, *, audiences: Sequence[str], limit: int = 5) -> list[Arti
     except Exception:  # noqa: BLE001 - suggestions are a nicety; the form must still work
         log.warning("article suggestions failed", exc_info=True)
         return []
-    return [
-        ArticleLink(hit.slug, hit.title, hit.url, getattr(hit, "summary", "") or "")
-        for hit in list(getattr(results, "hits", results))[:limit]
-    ]
+    return [ArticleLink(hit.slug, hit.title, hit.url, hit.summary, hit.position)
+            for hit in results.hits[:limit]]
 
 
-def refs(slugs: Iterable[str]) -> list[ArticleLink]:
+def record_search(query: str, results: int, *, visitor_id: str, user_id: int | None) -> str:
+    return kb_services.record_search(query, results, source="ticket_form",
+                                     visitor_id=visitor_id, user_id=user_id)
+
+
+def refs(slugs: Iterable[str], audiences: Sequence[str] = CUSTOMER_AUDIENCES) -> list[ArticleLink]:
     wanted = [slug for slug in dict.fromkeys(slugs) if slug]
     if not wanted:
         return []
-    found = {ref.slug: ref for ref in kb_services.article_refs(wanted)}
+    found = {ref.slug: ref for ref in kb_services.article_refs(wanted, audiences)}
     # An article since removed still shows, so agents know what the bot offered.
     return [
         ArticleLink(slug, found[slug].title, found[slug].url)
@@ -57,4 +62,4 @@ def refs(slugs: Iterable[str]) -> list[ArticleLink]:
 
 
 def category_choices() -> list[tuple[str, str]]:
-    return [(ref.slug, ref.name) for ref in kb_services.categories()]
+    return [(ref.slug, ref.name) for ref in kb_services.categories(CUSTOMER_AUDIENCES)]

@@ -7,6 +7,7 @@ macro (or a customer's name) can never run code.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from flask import current_app
 
 log = logging.getLogger(__name__)
 PLACEHOLDERS = ("customer_name", "ticket_number", "ticket_subject", "agent_name", "article_links")
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,13 @@ class Macro:
     body: str
 
     def render(self, values: dict[str, str]) -> str:
-        text = self.body
-        for key in PLACEHOLDERS:
-            text = text.replace("{{" + key + "}}", values.get(key, ""))
-            text = text.replace("{{ " + key + " }}", values.get(key, ""))
-        return text
+        # One pass over the macro: a value that itself contains "{{ticket_number}}"
+        # (a customer's chosen name, say) is inserted as it is, never expanded.
+        def fill(match: re.Match[str]) -> str:
+            key = match.group(1)
+            return values.get(key, "") if key in PLACEHOLDERS else match.group(0)
+
+        return _PLACEHOLDER.sub(fill, self.body)
 
 
 def macros_dir() -> Path:

@@ -1,0 +1,221 @@
+"""Knowledge-base benchmark on a generated KB of 10,000 articles.
+
+Measures: full sync (keyword index only: the chatbot's chunk embeddings are
+skipped, see --help), a re-sync with nothing changed, editor save -> searchable
+latency, and /kb/search over HTTP on a threaded server against the same queries
+sent straight to Meilisearch (the ratio the issue asks for).
+
+    .venv/bin/python bench/kb_search.py [--articles 10000] [--queries 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from werkzeug.serving import make_server  # noqa: E402
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.kb import editing, search_index, sync  # noqa: E402
+from portal.kb.engine import get_engine  # noqa: E402
+from portal.kb.meili_binary import locate_binary  # noqa: E402
+from portal.kb.meili_process import ManagedMeilisearch  # noqa: E402
+
+CATEGORIES = ["account", "billing", "orders-shipping", "using-hearthly", "troubleshooting",
+              "integrations", "security-privacy", "installation", "energy", "devices"]
+VOCABULARY = """thermostat heating boiler schedule sensor puck hub wifi router firmware update
+battery display blank offline pairing bluetooth matter zigbee account password email invoice
+refund subscription plan upgrade downgrade cancel payment card receipt shipping delivery
+return warranty replacement order tracking customs tax discount student annual household
+member invite permission security privacy export delete data token webhook api automation
+routine voice assistant alexa google solar demand response eco away vacation temperature
+humidity calibration offset reading wrong radiator valve zone room vent airflow furnace
+compressor heat pump cooling fan filter reminder notification alert error code reset factory
+restart reboot install wiring wire cwire power adapter transformer breaker fuse mounting wall
+plate bracket screw level app crash android iphone tablet browser login sign verification
+code authenticator backup recovery session device trusted location geofence presence energy
+report usage monthly weekly cost tariff peak offpeak savings estimate graph chart
+history""".split()
+QUERIES = ["thermostat offline", "reset password", "pasword", "refund", "invoice", "wifi",
+           "firmware update", "battery", "heat pump", "schedule", "eco mode", "webhook",
+           "two factor", "delete account", "shipping", "warranty claim", "error code",
+           "calibration", "matter pairing", "solar", "thermostst", "recieve invoice",
+           "cancel subscription", "hub pairing fails", "display blank", "temperature wrong",
+           "api token", "household member", "export data", "voice assistant"]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def describe(values_ms: list[float]) -> str:
+    return (f"p50 {percentile(values_ms, .5):6.2f} ms  p95 {percentile(values_ms, .95):6.2f} ms"
+            f"  p99 {percentile(values_ms, .99):6.2f} ms  (n={len(values_ms)})")
+
+
+def generate(root: Path, count: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    for n in range(count):
+        category = CATEGORIES[n % len(CATEGORIES)]
+        words = rng.sample(VOCABULARY, 6)
+        title = f"{words[0].capitalize()} {words[1]} {words[2]} guide {n}"
+        parts = [f"Intro about {' '.join(rng.choices(VOCABULARY, k=30))}."]
+        for h in range(rng.randint(3, 5)):
+            parts.append(f"## {rng.choice(VOCABULARY).capitalize()} step {h + 1}")
+            for _ in range(rng.randint(2, 4)):
+                parts.append(" ".join(rng.choices(VOCABULARY, k=rng.randint(25, 45))) + ".")
+        folder = root / category
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"article-{n:05d}.md").write_text(
+            f"---\ntitle: {title}\ntags: [{words[3]}, {words[4]}]\n"
+            f"summary: How to handle {words[0]} and {words[5]}.\nupdated: 2026-01-01\n---\n\n"
+            + "\n\n".join(parts) + "\n",
+            encoding="utf-8",
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--with-chunks", action="store_true",
+                        help="also run the chatbot's chunk embedding during sync (slow)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kb-bench-"))
+    binary = locate_binary("", REPO / "instance")
+    if binary is None:
+        sys.exit("No Meilisearch binary: run `make meili` first.")
+    meili = ManagedMeilisearch(work / "meili-home", meili_bin=str(binary))
+    endpoint = meili.ensure_running()
+    content = work / "content"
+    print(f"Generating {args.articles:,} articles in {content} …")
+    generate(content, args.articles)
+    (content / "_synonyms.yml").write_text("password: [passcode, credentials]\n")
+
+    app = create_app({
+        "ENV": "testing", "SECRET_KEY": "bench-" + "x" * 40,
+        "DATABASE_URL": f"sqlite:///{work / 'bench.db'}", "INSTANCE_DIR": str(work / "instance"),
+        "CONTENT_DIR": str(content), "MEILI_URL": endpoint.url,
+        "MEILI_MASTER_KEY": endpoint.master_key, "MEILI_INDEX_PREFIX": "bench",
+        "KB_SYNC_CHUNKS": args.with_chunks, "KB_EDITOR_CHUNKS": False,
+        "WTF_CSRF_ENABLED": False,
+    })
+    try:
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade()
+            db.create_all()
+            run(app, content, args)
+    finally:
+        meili.stop()
+
+
+def run(app, content: Path, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    report = sync.sync_content(content, wait=True)
+    full = time.perf_counter() - started
+    print(f"\nFull sync of {len(report.added):,} articles (DB + Meilisearch, searchable): "
+          f"{full:.1f} s  [target <= 60 s]{'' if args.with_chunks else '  (keyword index only)'}")
+    started = time.perf_counter()
+    again = sync.sync_content(content, wait=True)
+    resync = time.perf_counter() - started
+    print(f"Re-sync with nothing changed: {resync:.2f} s ({again.unchanged:,} unchanged)"
+          "  [target <= 3 s]")
+
+    # Editor save -> searchable.
+    latencies = []
+    editor = editing.Editor(None, "bench")
+    for n in range(10):
+        slug = f"article-{n * 97:05d}"
+        form = editing.load_form(slug)
+        assert form is not None
+        word = f"zebrafish{n}quill"
+        form.body += f"\n\nA note about {word}.\n"
+        begun = time.perf_counter()
+        editing.save_article(slug, form, editor)
+        while True:
+            hits = get_engine().call(
+                lambda c, w=word: c.index(search_index.index_uid()).search(w, {"limit": 1})
+            )["hits"]
+            if hits:
+                break
+            time.sleep(0.002)
+        latencies.append((time.perf_counter() - begun) * 1000)
+    print(f"Editor save -> searchable: {describe(latencies)}  [target <= 1000 ms]")
+
+    # HTTP: the portal's /kb/search on a threaded server vs the same queries to Meilisearch.
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    rng = random.Random(3)
+    queries = [rng.choice(QUERIES) for _ in range(args.queries)]
+
+    def portal_query(query: str, fragment: bool = True) -> float:
+        url = f"{base}/kb/search?{urllib.parse.urlencode({'q': query})}"
+        headers = {"HX-Request": "true", "HX-Target": "search-results"} if fragment else {}
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310
+        begun = time.perf_counter()
+        with urllib.request.urlopen(request) as response:  # noqa: S310
+            response.read()
+            assert response.status == 200
+        return (time.perf_counter() - begun) * 1000
+
+    engine = get_engine()
+    uid = search_index.index_uid()
+
+    def raw_query(query: str) -> float:
+        # The same request body the portal sends, over the same kind of pooled connection.
+        body = {
+            "q": query, "filter": search_index.visibility_filter(("public",), None),
+            "limit": 10, "offset": 0, "attributesToRetrieve": search_index.RETRIEVE,
+            "attributesToHighlight": ["title", "summary", "body"],
+            "attributesToCrop": [f"body:{search_index.CROP_WORDS}"], "cropMarker": "…",
+            "highlightPreTag": search_index.HIGHLIGHT_PRE,
+            "highlightPostTag": search_index.HIGHLIGHT_POST, "facets": ["category"],
+        }
+        begun = time.perf_counter()
+        engine.post_json(f"indexes/{uid}/search", body)
+        return (time.perf_counter() - begun) * 1000
+
+    for query in QUERIES:  # warm both paths
+        portal_query(query)
+        raw_query(query)
+    raw = [raw_query(q) for q in queries]
+    fragment = [portal_query(q) for q in queries]
+    page = [portal_query(q, fragment=False) for q in queries[:100]]
+    print(f"\nMeilisearch direct (same request):     {describe(raw)}")
+    print(f"/kb/search over HTTP (htmx fragment): {describe(fragment)}"
+          "  [target p50 <= 15, p95 <= 40]")
+    print(f"/kb/search over HTTP (whole page):    {describe(page)}")
+    print(f"Ratio portal/Meilisearch: p50 {percentile(fragment, .5) / percentile(raw, .5):.2f}x,"
+          f" p95 {percentile(fragment, .95) / percentile(raw, .95):.2f}x  [target <= 2.5x]")
+
+    begun = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(portal_query, queries))
+    elapsed = time.perf_counter() - begun
+    print(f"4 concurrent clients: {len(queries) / elapsed:.0f} requests/s, {describe(concurrent)}")
+    server.shutdown()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"Peak memory of the portal process: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

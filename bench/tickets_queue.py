@@ -1,0 +1,174 @@
+"""Queue and ticket page latency with 100,000 tickets, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/tickets_queue.py [--tickets N] [--requests N] [--db sqlite,postgresql]
+
+Targets (issue 5): queue first page <= 150 ms p95, ticket page <= 100 ms p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
+
+from portal import create_app  # noqa: E402
+from portal.accounts import services as accounts  # noqa: E402
+from portal.accounts.models import Role  # noqa: E402
+from portal.clock import utcnow  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.tickets.models import Ticket, TicketMessage  # noqa: E402
+
+PG_ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PASSWORD = "bench-password-123"
+STATUSES = ["new", "open", "pending"] + ["solved"] * 3 + ["closed"] * 4
+PRIORITIES = ["low", "normal", "normal", "normal", "high", "urgent"]
+CATEGORIES = ["account", "billing", "orders-shipping", "troubleshooting", "using-hearthly"]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def seed(count: int, agent_ids: list[int], customer_id: int) -> None:
+    now = utcnow()
+    rng = random.Random(5)
+    batch: list[dict] = []
+    messages: list[dict] = []
+    for ticket_id in range(1, count + 1):
+        created = now - timedelta(minutes=rng.randint(0, 60 * 24 * 90))
+        status = rng.choice(STATUSES)
+        active = status in ("new", "open", "pending")
+        first_due = created + timedelta(hours=8)
+        resolution_due = created + timedelta(hours=72)
+        responded = None if status == "new" else created + timedelta(hours=rng.randint(1, 9))
+        batch.append({
+            "id": ticket_id, "number": 10_000 + ticket_id, "requester_id": customer_id,
+            "requester_email": f"customer{ticket_id}@example.com",
+            "requester_name": f"Customer {ticket_id}", "subject": f"Problem number {ticket_id}",
+            "description": "The thermostat does something odd. " * 5,
+            "category": rng.choice(CATEGORIES), "priority": rng.choice(PRIORITIES),
+            "status": status, "assignee_id": rng.choice([None, *agent_ids]), "source": "form",
+            "bot_article_slugs": [], "linked_article_slugs": [], "created_at": created,
+            "updated_at": created, "first_response_due": first_due,
+            "resolution_due": resolution_due, "first_responded_at": responded,
+            "next_due": (first_due if responded is None else resolution_due) if active else None,
+            "version": 1,
+        })
+        for n in range(2):
+            messages.append({
+                "ticket_id": ticket_id, "kind": "reply" if n == 0 else "note",
+                "author_id": None, "author_name": "Agent", "from_staff": True,
+                "body": "Thanks, we are looking into it. " * 4, "created_at": created,
+            })
+        if len(batch) == 5_000:
+            db.session.execute(insert(Ticket), batch)
+            db.session.execute(insert(TicketMessage), messages)
+            batch, messages = [], []
+    if batch:
+        db.session.execute(insert(Ticket), batch)
+        db.session.execute(insert(TicketMessage), messages)
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(
+            "SELECT setval(pg_get_serial_sequence('ticket_ticket', 'id'), "
+            "(SELECT max(id) FROM ticket_ticket))"))
+        db.session.execute(text("ANALYZE"))
+    else:
+        db.session.execute(text("ANALYZE"))
+    db.session.commit()
+
+
+def timed(client, url: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{url} answered {response.status_code}")
+    return times
+
+
+def run(backend: str, url: str, tickets: int, runs: int) -> dict[str, float]:
+    instance = tempfile.mkdtemp(prefix="bench-tickets-")
+    app = create_app({
+        "ENV": "testing", "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": url,
+        "INSTANCE_DIR": instance, "MEILI_URL": "http://127.0.0.1:9", "WTF_CSRF_ENABLED": False,
+    })
+    with app.app_context():
+        db.create_all()
+        agents = [accounts.create_user(f"agent{n}@example.com", f"Agent {n}", PASSWORD,
+                                       Role.AGENT) for n in range(5)]
+        customer = accounts.create_user("c@example.com", "Cust", PASSWORD)
+        started = time.perf_counter()
+        seed(tickets, [a.id for a in agents], customer.id)
+        seeding = time.perf_counter() - started
+        client = app.test_client()
+        client.post("/login", data={"email": agents[0].email, "password": PASSWORD})
+        timed(client, "/tickets/queue", 5)  # warm caches and templates
+        queue_ms = timed(client, "/tickets/queue", runs)
+        filtered_ms = timed(client, "/tickets/queue?assignee=me&priority=high", runs // 2)
+        rng = random.Random(1)
+        ticket_ms: list[float] = []
+        for _ in range(runs):
+            ticket_ms += timed(client, f"/tickets/{10_000 + rng.randint(1, tickets)}", 1)
+        db.session.remove()
+        db.engine.dispose()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n{backend}: {tickets:,} tickets seeded in {seeding:.1f}s; max RSS {rss:.0f} MB")
+    for label, values in (("queue first page", queue_ms),
+                          ("queue filtered (mine, high)", filtered_ms),
+                          ("ticket page", ticket_ms)):
+        print(f"  {label:28} p50 {statistics.median(values):6.1f} ms  "
+              f"p95 {percentile(values, 95):6.1f} ms  p99 {percentile(values, 99):6.1f} ms  "
+              f"{1000 / statistics.mean(values):6.0f} req/s")
+    return {"queue_p95": percentile(queue_ms, 95), "ticket_p95": percentile(ticket_ms, 95)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    args = parser.parse_args()
+    failures = []
+    for backend in args.db.split(","):
+        if backend == "sqlite":
+            path = Path(tempfile.mkdtemp(prefix="bench-db-")) / "bench.db"
+            result = run(backend, f"sqlite:///{path}", args.tickets, args.requests)
+        else:
+            name = f"bench_tickets_{os.getpid()}"
+            admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            try:
+                result = run(backend, PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", args.tickets,
+                             args.requests)
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
+        if result["queue_p95"] > 150 or result["ticket_p95"] > 100:
+            failures.append(backend)
+    print("\ntargets: queue p95 <= 150 ms, ticket page p95 <= 100 ms:",
+          "MISSED on " + ", ".join(failures) if failures else "met")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

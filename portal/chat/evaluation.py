@@ -1,0 +1,231 @@
+"""`portal eval`: run a question set through the chat pipeline on a throwaway KB.
+
+A fresh SQLite database and index prefix are built from the content directory,
+so the live KB is never touched. Figures follow ../shared/data/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+SUMMARY_KEYS = (
+    "questions", "answerable", "hit_at_1", "hit_at_5", "mrr", "answered_when_answerable",
+    "handoff_when_unanswerable", "citation_precision", "answer_recall", "latency_ms_p50",
+    "latency_ms_p95",
+)
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+            raise ValueError(f"{path}:{number}: each line needs a \"question\" string")
+        row.setdefault("id", f"q{number}")
+        row.setdefault("answerable", True)
+        row.setdefault("gold_slugs", [])
+        rows.append(row)
+        if limit and len(rows) >= limit:
+            break
+    return rows
+
+
+def token_recall(answer: str, reference: str | None) -> float | None:
+    if not reference:
+        return None
+    wanted = {t.lower() for t in _TOKEN.findall(reference)}
+    if not wanted:
+        return None
+    got = {t.lower() for t in _TOKEN.findall(answer)}
+    return len(wanted & got) / len(wanted)
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def score_question(question: dict[str, Any], reply: Any, latency_ms: float) -> dict[str, Any]:
+    gold = {_slugish(g) for g in question.get("gold_slugs") or []}
+    ranked = reply.retrieval.slugs if reply.retrieval else []
+    rank = next((i + 1 for i, slug in enumerate(ranked) if slug in gold), None)
+    cited = list(dict.fromkeys(c.slug for c in reply.citations))
+    return {
+        "id": question["id"],
+        "answerable": bool(question.get("answerable", True)),
+        "gold_slugs": sorted(gold),
+        "retrieved": ranked[:5],
+        "rank": rank,
+        "answered": reply.answered,
+        "reason": str(reply.reason) if reply.reason else None,
+        "confidence": round(reply.confidence, 4),
+        "cited": cited,
+        "cites_gold": bool(gold & set(cited)) if reply.answered else None,
+        "answer_recall": token_recall(reply.text, question.get("reference_answer"))
+        if reply.answered else None,
+        "latency_ms": round(latency_ms, 1),
+    }
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    ranked = [r for r in answerable if r["gold_slugs"]]
+
+    def share(items: Iterable[Any], total: int) -> float | None:
+        return round(sum(1 for _ in items) / total, 4) if total else None
+
+    answered = [r for r in answerable if r["answered"]]
+    cited = [r for r in rows if r["answered"] and r["gold_slugs"]]
+    recalls = [r["answer_recall"] for r in answered if r["answer_recall"] is not None]
+    latencies = [r["latency_ms"] for r in rows]
+    return {
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "hit_at_1": share((r for r in ranked if r["rank"] == 1), len(ranked)),
+        "hit_at_5": share((r for r in ranked if r["rank"] and r["rank"] <= 5), len(ranked)),
+        "mrr": round(sum(1 / r["rank"] for r in ranked if r["rank"]) / len(ranked), 4)
+        if ranked else None,
+        "answered_when_answerable": share(answered, len(answerable)),
+        "handoff_when_unanswerable": share(
+            (r for r in unanswerable if not r["answered"]), len(unanswerable)
+        ),
+        "citation_precision": share((r for r in cited if r["cites_gold"]), len(cited)),
+        "answer_recall": round(statistics.fmean(recalls), 4) if recalls else None,
+        "latency_ms_p50": round(_percentile(latencies, 0.5), 1),
+        "latency_ms_p95": round(_percentile(latencies, 0.95), 1),
+    }
+
+
+def _slugish(value: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-") or "general"
+
+
+def normalised_copy(content: Path, target: Path) -> Path:
+    """A copy of an imported KB whose front matter fits the portal's rules.
+
+    Shared data sets carry free-text categories ("Technote (FAQ)"), mixed-case
+    slugs and long titles; the portal's loader rightly refuses those, so the eval
+    maps them (category and slug to lowercase-hyphen, title cut) instead of
+    silently evaluating on a fraction of the KB. Gold slugs are compared the same way.
+    """
+    import yaml
+
+    from portal.kb.documents import MAX_TITLE_LENGTH, split_front_matter
+
+    for source in content.rglob("*.md"):
+        relative = source.relative_to(content)
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text(encoding="utf-8", errors="replace")
+        front, body, _ = split_front_matter(text)
+        meta = yaml.safe_load(front) if front else None
+        if isinstance(meta, dict):
+            if meta.get("slug"):
+                meta["slug"] = _slugish(str(meta["slug"]))
+            if meta.get("category"):
+                meta["category"] = _slugish(str(meta["category"]))
+            if isinstance(meta.get("title"), str):
+                meta["title"] = meta["title"][:MAX_TITLE_LENGTH]
+            front_text = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+            text = f"---\n{front_text}---\n{body}"
+        destination.write_text(text, encoding="utf-8")
+    return target
+
+
+def build_app(parent: Flask, workdir: Path) -> Flask:
+    from portal import create_app
+
+    overrides: dict[str, Any] = {
+        "DATABASE_URL": f"sqlite:///{workdir / 'eval.db'}",
+        "MEILI_INDEX_PREFIX": f"eval{secrets.token_hex(4)}",
+        "INSTANCE_DIR": str(parent.config.get("INSTANCE_DIR", workdir)),
+        "SECRET_KEY": parent.config.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        "ENV": "evaluation",
+    }
+    for key in ("MEILI_URL", "MEILI_MASTER_KEY", "MEILI_API_KEY", "MEILI_BIN", "OPENAI_API_KEY",
+                "OPENAI_BASE_URL", "CHAT_MODEL", "LLM_TIMEOUT", "CHAT_CONFIDENCE_THRESHOLD"):
+        if parent.config.get(key) not in (None, ""):
+            overrides[key] = parent.config[key]
+    return create_app(overrides)
+
+
+def run_evaluation(
+    parent: Flask,
+    content: Path,
+    questions: list[dict[str, Any]],
+    *,
+    progress: Callable[[Iterable[Any]], Any] | None = None,
+    audiences: tuple[str, ...] = ("public",),
+) -> dict[str, Any]:
+    from portal.chat import services as chat_services
+    from portal.extensions import db
+    from portal.kb import services as kb_services
+    from portal.kb.engine import get_engine
+
+    workdir = Path(tempfile.mkdtemp(prefix="portal-eval-"))
+    app = build_app(parent, workdir)
+    try:
+        with app.app_context():
+            db.create_all()
+            copy = normalised_copy(content, workdir / "content")
+            report = kb_services.sync_content(str(copy))
+            rows: list[dict[str, Any]] = []
+            items: Iterable[dict[str, Any]] = questions
+            with (progress(questions) if progress else _nullbar(questions)) as bar:
+                for question in bar:
+                    started = time.perf_counter()
+                    reply = chat_services.answer_question(question["question"],
+                                                          audiences=audiences)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    rows.append(score_question(question, reply, elapsed))
+            del items
+            summary = summarise(rows)
+            summary["content_problems"] = len(report.errors)
+            engine = get_engine()
+            for name in ("chunks", "articles"):
+                try:
+                    engine.call(partial(_delete_index, uid=engine.index_name(name)))
+                except Exception:  # noqa: BLE001,S110 - cleanup is best effort
+                    pass
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"summary": summary, "rows": rows}
+
+
+def _delete_index(client: Any, *, uid: str) -> None:
+    client.delete_index(uid)
+
+
+class _nullbar:
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __enter__(self) -> list[Any]:
+        return self.items
+
+    def __exit__(self, *exc: object) -> None:
+        return None

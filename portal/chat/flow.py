@@ -1,0 +1,126 @@
+"""The conversation's state machine and the answer-or-hand-off decision.
+
+Pure functions over plain values, so every path is unit-tested without a
+database, a search engine or an LLM.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    OPEN = "open"  # waiting for a question
+    ANSWERED = "answered"  # an answer was given; waiting for "did this solve it?"
+    RESOLVED = "resolved"  # the customer confirmed it did
+    HANDOFF = "handoff"  # a prefilled ticket form is offered
+    ESCALATED = "escalated"  # the ticket was created
+
+
+class Event(StrEnum):
+    ANSWER = "answer"
+    HANDOFF = "handoff"
+    HELPFUL = "helpful"
+    NOT_HELPFUL = "not_helpful"
+    RETRY = "retry"
+    TICKET_CREATED = "ticket_created"
+
+
+class Reason(StrEnum):
+    LOW_CONFIDENCE = "low_confidence"
+    ASKED_FOR_PERSON = "asked_for_person"
+    NOT_HELPFUL = "not_helpful"
+    SENSITIVE_TOPIC = "sensitive_topic"
+    LLM_FAILURE = "llm_failure"
+    USER_ACTION = "user_action"
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (State.OPEN, Event.ANSWER): State.ANSWERED,
+    (State.OPEN, Event.HANDOFF): State.HANDOFF,
+    (State.ANSWERED, Event.ANSWER): State.ANSWERED,
+    (State.ANSWERED, Event.HANDOFF): State.HANDOFF,
+    (State.ANSWERED, Event.HELPFUL): State.RESOLVED,
+    (State.ANSWERED, Event.NOT_HELPFUL): State.HANDOFF,
+    (State.ANSWERED, Event.RETRY): State.OPEN,
+    (State.RESOLVED, Event.ANSWER): State.ANSWERED,
+    (State.RESOLVED, Event.HANDOFF): State.HANDOFF,
+    (State.HANDOFF, Event.ANSWER): State.ANSWERED,
+    (State.HANDOFF, Event.HANDOFF): State.HANDOFF,
+    (State.HANDOFF, Event.RETRY): State.OPEN,
+    (State.HANDOFF, Event.TICKET_CREATED): State.ESCALATED,
+    (State.ESCALATED, Event.ANSWER): State.ANSWERED,
+    (State.ESCALATED, Event.HANDOFF): State.HANDOFF,
+}
+
+
+def transition(state: State | str, event: Event) -> State:
+    key = (State(state), event)
+    if key not in TRANSITIONS:
+        raise InvalidTransition(f"{event} is not possible while the conversation is {state}")
+    return TRANSITIONS[key]
+
+
+def can(state: State | str, event: Event) -> bool:
+    return (State(state), event) in TRANSITIONS
+
+
+DEFAULT_SENSITIVE_TOPICS: dict[str, tuple[str, ...]] = {
+    "refund": ("refund", "money back", "chargeback", "reimburse"),
+    "account_deletion": ("delete my account", "delete account", "close my account",
+                         "erase my data", "remove my account", "gdpr"),
+    "security_report": ("security vulnerability", "vulnerability", "hacked", "breach",
+                        "security report", "exploit", "compromised"),
+    "legal": ("lawyer", "legal action", "sue "),
+}
+_PERSON = re.compile(
+    r"\b(talk|speak|chat|connect)\w*\s+(to|with)\s+(a\s+|an\s+|some\s*one|somebody|your\s+)?"
+    r"(human|person|agent|real|support|someone|representative|operator|staff)"
+    r"|\b(human|real person|live agent|representative)\b(?!\s+resources)"
+    r"|\bcontact (support|an agent)\b|\b(connect|transfer|put) me (to|through)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_person(message: str) -> bool:
+    return bool(_PERSON.search(message))
+
+
+def sensitive_topic(message: str, topics: dict[str, tuple[str, ...]]) -> str | None:
+    text = f" {message.lower()} "
+    for topic, phrases in topics.items():
+        if any(phrase in text for phrase in phrases):
+            return topic
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    answer: bool
+    reason: Reason | None = None
+    topic: str | None = None
+
+
+def decide(
+    message: str,
+    *,
+    confidence: float,
+    threshold: float,
+    has_passages: bool,
+    topics: dict[str, tuple[str, ...]],
+) -> Decision:
+    """Answer, or hand off and say why. Order matters: what the customer asked wins."""
+    if asks_for_person(message):
+        return Decision(False, Reason.ASKED_FOR_PERSON)
+    topic = sensitive_topic(message, topics)
+    if topic:
+        return Decision(False, Reason.SENSITIVE_TOPIC, topic)
+    if not has_passages or confidence < threshold:
+        return Decision(False, Reason.LOW_CONFIDENCE)
+    return Decision(True)

@@ -1,0 +1,239 @@
+"""Chat pages: the home page conversation, streamed replies, feedback, hand-off."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from markupsafe import Markup, escape
+
+from portal.accounts.decorators import public
+from portal.chat import services
+from portal.chat.models import Conversation, Message
+from portal.extensions import db
+from portal.kb import services as kb_services
+from portal.ratelimit import Limit, limiter
+from portal.visitor import current_visitor_id
+from portal.web import hx_redirect, is_htmx, render
+
+bp = Blueprint("chat", __name__, template_folder="templates")
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def _user_id() -> int | None:
+    return current_user.id if current_user.is_authenticated else None
+
+
+def _audiences() -> tuple[str, ...]:
+    return kb_services.visible_audiences(current_user)
+
+
+def _conversation_or_404(conversation_id: int) -> Conversation:
+    conversation = services.get_conversation(
+        conversation_id, visitor_id=current_visitor_id(), user_id=_user_id()
+    )
+    if conversation is None:
+        abort(404)
+    return conversation
+
+
+def _message_or_404(conversation: Conversation, message_id: int) -> Message:
+    message = db.session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation.id:
+        abort(404)
+    return message
+
+
+def _rate_limited() -> str | None:
+    config = current_app.config
+    per_session = Limit(int(config.get("CHAT_LIMIT_PER_SESSION", 20)), 60)
+    per_ip = Limit(int(config.get("CHAT_LIMIT_PER_IP", 60)), 60)
+    for key, limit in ((f"chat:v:{current_visitor_id()}", per_session),
+                       (f"chat:ip:{request.remote_addr}", per_ip)):
+        verdict = limiter().hit(key, limit)
+        if not verdict.allowed:
+            return (f"You're sending messages faster than I can answer. Please wait "
+                    f"{verdict.retry_after} seconds and try again.")
+    return None
+
+
+def _page(conversation: Conversation | None, error: str | None = None, draft: str = "",
+          status: int = 200) -> tuple[str, int]:
+    return render("chat/home.html", "chat/_conversation.html", conversation=conversation,
+                  error=error, draft=draft, categories=services.ticket_categories()), status
+
+
+@bp.route("/")
+@public
+def home() -> Any:
+    conversation = services.current_conversation(
+        visitor_id=current_visitor_id(), user_id=_user_id()
+    )
+    return _page(conversation)
+
+
+@bp.route("/chat/messages", methods=["POST"])
+@public
+def post_message() -> Any:
+    raw = request.form.get("message", "")
+    conversation_id = request.form.get("conversation_id", type=int)
+    conversation = _conversation_or_404(conversation_id) if conversation_id else None
+    limited = _rate_limited()
+    if limited:
+        return _page(conversation, error=limited, draft=raw[: services.MAX_MESSAGE_CHARS],
+                     status=429)
+    try:
+        services.clean_message(raw)
+    except services.ChatError as exc:
+        return _page(conversation, error=str(exc), draft=raw[:services.MAX_MESSAGE_CHARS],
+                     status=422)
+    if conversation is None:
+        conversation = services.start_conversation(
+            visitor_id=current_visitor_id(), user_id=_user_id()
+        )
+    pending = services.post_message(conversation, raw)
+    if not is_htmx():
+        # Without JavaScript there is no stream: compose the reply, then show the page.
+        for _ in services.stream_reply(conversation, pending, audiences=_audiences()):
+            pass
+        return redirect(url_for("chat.home") + f"#m{pending.id}")
+    return _page(conversation)
+
+
+@bp.route("/chat/<int:conversation_id>/messages/<int:message_id>/stream")
+@public
+def stream(conversation_id: int, message_id: int) -> Response:
+    conversation = _conversation_or_404(conversation_id)
+    message = _message_or_404(conversation, message_id)
+    audiences = _audiences()
+    pieces = services.stream_reply(conversation, message, audiences=audiences)
+    response = Response(stream_with_context(pieces), mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@bp.route("/chat/<int:conversation_id>/messages/<int:message_id>")
+@public
+def message_fragment(conversation_id: int, message_id: int) -> Any:
+    conversation = _conversation_or_404(conversation_id)
+    message = _message_or_404(conversation, message_id)
+    return render("chat/_message_page.html", "chat/_message.html", conversation=conversation,
+                  message=message)
+
+
+@bp.route("/chat/<int:conversation_id>/messages/<int:message_id>/feedback", methods=["POST"])
+@public
+def feedback(conversation_id: int, message_id: int) -> Any:
+    conversation = _conversation_or_404(conversation_id)
+    helpful = request.form.get("helpful") == "yes"
+    try:
+        services.record_feedback(conversation, message_id, helpful)
+    except services.ChatError as exc:
+        return _page(conversation, error=str(exc), status=422)
+    if not helpful:
+        return hx_redirect(url_for("chat.handoff", conversation_id=conversation.id))
+    return hx_redirect(url_for("chat.home") + "#resolved")
+
+
+@bp.route("/chat/<int:conversation_id>/retry", methods=["POST"])
+@public
+def retry(conversation_id: int) -> Any:
+    services.retry(_conversation_or_404(conversation_id))
+    return hx_redirect(url_for("chat.home"))
+
+
+@bp.route("/chat/new", methods=["POST"])
+@public
+def new_conversation() -> Any:
+    services.start_conversation(visitor_id=current_visitor_id(), user_id=_user_id())
+    return hx_redirect(url_for("chat.home"))
+
+
+@bp.route("/chat/person", methods=["POST"])
+@public
+def talk_to_person() -> Any:
+    conversation_id = request.form.get("conversation_id", type=int)
+    if conversation_id:
+        conversation = _conversation_or_404(conversation_id)
+    else:
+        conversation = services.start_conversation(
+            visitor_id=current_visitor_id(), user_id=_user_id()
+        )
+    services.request_handoff(conversation)
+    return hx_redirect(url_for("chat.handoff", conversation_id=conversation.id))
+
+
+_FIELDS = ("subject", "description", "category", "priority", "email", "name")
+
+
+@bp.route("/chat/<int:conversation_id>/handoff", methods=["GET", "POST"])
+@public
+def handoff(conversation_id: int) -> Any:
+    conversation = _conversation_or_404(conversation_id)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        fields = {k: request.form.get(k, "") for k in _FIELDS if k in request.form}
+        if request.form.get("action") == "save":
+            services.save_draft(conversation, fields)
+            return ("", 204) if is_htmx() else redirect(request.path)
+        if not current_user.is_authenticated and not fields.get("email", "").strip():
+            services.save_draft(conversation, fields)
+            errors["email"] = "Please give an email address so we can reply."
+        else:
+            from portal.tickets.services import TicketError
+
+            try:
+                ref = services.submit_handoff(conversation, fields, user=current_user)
+            except TicketError as exc:
+                errors[exc.field] = exc.message
+            else:
+                return hx_redirect(ref.url)
+    form = services.handoff_form(conversation)
+    return render("chat/handoff.html", "chat/_handoff_form.html", conversation=conversation,
+                  form=form, errors=errors, categories=services.ticket_categories(),
+                  transcript=services.transcript_of(conversation),
+                  tried=kb_services.article_refs(services.tried_articles(conversation),
+                                                 _audiences())), 422 if errors else 200
+
+
+@bp.route("/chat/suggest")
+@public
+def suggest() -> Any:
+    query = (request.args.get("q") or "").strip()
+    reply = None
+    if len(query) >= 8:
+        try:
+            cleaned = services.clean_message(query[: services.MAX_MESSAGE_CHARS])
+            reply = services.answer_question(cleaned, audiences=_audiences())
+        except services.ChatError:
+            reply = None
+    return render("chat/_suggest.html", "chat/_suggest.html", reply=reply, query=query)
+
+
+@bp.app_template_filter("cited")
+def cited_html(message: Message) -> Markup:
+    """The reply escaped, with [n] turned into links to what was retrieved."""
+    urls = {int(c["n"]): (c["url"], c["title"]) for c in message.citations or []}
+
+    def link(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if number not in urls:
+            return ""
+        url, title = urls[number]
+        return (f'<a class="citation" href="{escape(url)}" title="{escape(title)}">'
+                f"[{number}]</a>")
+
+    escaped = str(escape(message.text))
+    return Markup(_CITATION.sub(link, escaped).replace("\n", "<br>"))  # noqa: S704 - escaped

@@ -1,0 +1,60 @@
+"""`portal kb sync` and `portal kb reindex`."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.kb import search_index, sync
+from portal.kb.engine import EngineApiError, EngineUnavailable
+from portal.kb.models import KbArticle
+
+kb_cli = AppGroup("kb", help="The knowledge base: content sync and the search index.")
+
+
+@kb_cli.command("sync")
+@click.option("--content", "content_dir", type=click.Path(file_okay=False), default=None,
+              help="Content directory (default: CONTENT_DIR).")
+@click.option("--no-chunks", is_flag=True, help="Keyword index only: skip the chatbot's chunks.")
+def sync_command(content_dir: str | None, no_chunks: bool) -> None:
+    """Load changed Markdown into the database and the search indexes."""
+    report = sync.sync_content(content_dir, progress=True, chunks=False if no_chunks else None,
+                               wait=True)
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    click.echo(report.summary())
+    if report.errors:
+        raise SystemExit(1)
+
+
+@kb_cli.command("reindex")
+@click.option("--content", "content_dir", type=click.Path(file_okay=False), default=None)
+def reindex_command(content_dir: str | None) -> None:
+    """Rebuild the articles index into a new index and swap it in (search never goes empty)."""
+    started = time.perf_counter()
+    root = sync.content_root(content_dir)
+    staging = search_index.index_uid(f"_rebuild_{int(time.time())}")
+    try:
+        tasks = search_index.ensure_index(search_index.index_uid(),
+                                          search_index.load_synonyms(root))
+        tasks += search_index.ensure_index(staging, search_index.load_synonyms(root))
+        rows = list(db.session.scalars(select(KbArticle).where(KbArticle.status == "published")))
+        documents = []
+        with click.progressbar(rows, label="Preparing documents", show_pos=True) as bar:
+            for row in bar:
+                documents.append(sync.document_for_row(row))
+        tasks += search_index.upsert_documents(documents, staging)
+        click.echo(f"Indexing {len(documents)} articles into {staging}…")
+        errors = search_index.wait(tasks, timeout=900)
+        if errors:
+            raise click.ClickException("indexing failed: " + "; ".join(errors))
+        search_index.wait(search_index.swap_in(staging), timeout=120)
+        search_index.wait(search_index.delete_index(staging), timeout=120)
+    except (EngineUnavailable, EngineApiError) as exc:
+        raise click.ClickException(f"Meilisearch is unreachable, nothing changed: {exc}") from exc
+    click.echo(f"Swapped in a fresh index of {len(documents)} articles "
+               f"in {time.perf_counter() - started:.1f} s.")

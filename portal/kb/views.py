@@ -1,0 +1,126 @@
+"""Help-centre pages: home, search as you type, articles, votes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, make_response, redirect, request, url_for
+from flask_login import current_user
+
+from portal.accounts.decorators import public
+from portal.kb import services
+from portal.visitor import current_visitor_id
+from portal.web import is_htmx, render
+
+bp = Blueprint("kb", __name__, template_folder="templates")
+
+
+def _user_id() -> int | None:
+    return current_user.id if current_user.is_authenticated else None
+
+
+def _audiences() -> tuple[str, ...]:
+    return services.visible_audiences(current_user)
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return int(request.args.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+@bp.get("/kb")
+@public
+def index():
+    audiences = _audiences()
+    return render(
+        "kb/index.html",
+        categories=services.categories(audiences),
+        popular=services.popular_articles(audiences),
+        recent=services.recent_articles(audiences),
+    )
+
+
+@bp.get("/kb/search")
+@public
+def search():
+    query = services.normalise_query(request.args.get("q"))
+    category = request.args.get("category") or None
+    results = services.search_articles(
+        query, audiences=_audiences(), category=category, page=_int_arg("page", 1)
+    )
+    search_id = services.new_search_id() if query else None
+    names = {c: services.category_name(c) for c in results.facets}
+    fragment = (
+        "kb/_results.html"
+        if is_htmx() and request.headers.get("HX-Target") == "search-results"
+        else None
+    )
+    response = make_response(render("kb/search.html", fragment, results=results,
+                                    search_id=search_id, category_names=names))
+    if search_id:
+        _record_after_response(response, query, results.total, search_id)
+    return response
+
+
+def _record_after_response(response: Response, query: str, total: int, search_id: str) -> None:
+    """Write the SEARCH event once the results are on their way: the visitor never waits
+    for analytics (the event is written all the same)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    visitor_id, user_id = current_visitor_id(), _user_id()
+
+    def record() -> None:
+        with app.app_context():
+            services.record_search(query, total, source="kb", visitor_id=visitor_id,
+                                   user_id=user_id, search_id=search_id)
+
+    response.call_on_close(record)
+
+
+@bp.get("/kb/search/open")
+@public
+def open_result():
+    """A search result's link: records which result was opened, then shows the article."""
+    slug = request.args.get("slug", "")
+    if not services.SLUG_RE.match(slug):
+        abort(404)
+    search_id = request.args.get("sid", "")
+    if search_id:
+        services.record_search_click(
+            slug, search_id=search_id, query=request.args.get("q", ""),
+            position=_int_arg("pos", 0), visitor_id=current_visitor_id(), user_id=_user_id(),
+        )
+    return redirect(url_for("kb.article", slug=slug), code=303)
+
+
+@bp.get("/kb/<slug>")
+@public
+def article(slug: str):
+    audiences = _audiences()
+    view = services.get_article(slug, audiences=audiences)
+    if view is None:
+        abort(404)
+    services.record_view(view.slug, visitor_id=current_visitor_id(), user_id=_user_id(),
+                         category=view.category)
+    return render(
+        "kb/article.html", article=view,
+        related=services.related_articles(slug, audiences=audiences),
+        voted=services.visitor_vote(slug, current_visitor_id()),
+    )
+
+
+@bp.post("/kb/<slug>/vote")
+@public
+def vote(slug: str):
+    choice = request.form.get("helpful", "")
+    if choice not in ("yes", "no"):
+        abort(400, "Choose yes or no.")
+    outcome = services.record_vote(
+        slug, helpful=choice == "yes", comment=request.form.get("comment"),
+        visitor_id=current_visitor_id(), user_id=_user_id(), audiences=_audiences(),
+    )
+    if outcome is None:
+        abort(404)
+    if is_htmx():
+        return render("kb/_vote.html", "kb/_vote.html", slug=slug, voted=outcome.helpful,
+                      already=not outcome.recorded)
+    return redirect(url_for("kb.article", slug=slug, _anchor="feedback"), code=303)

@@ -1,0 +1,614 @@
+"""Keeps the rollup tables in step with the event table.
+
+`refresh()` reads the events above the high-water mark in id order and folds
+them in. Conversation outcomes are recomputed (with `definitions`) whenever an
+event could change them: the conversation's own events, a later ticket from the
+same customer inside the 7-day window, or a sign-in that ties a browser to an
+account. Two refreshes at once are safe: each claims its range of events by
+moving the high-water mark in the same transaction, and the loser rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.clock import utcnow
+from portal.events import Event
+from portal.extensions import db
+from portal.metrics import definitions as d
+from portal.metrics.models import (
+    ActorDay,
+    CitationRollup,
+    ConversationRollup,
+    DailyCount,
+    FormRollup,
+    IdentityLink,
+    RollupState,
+    SearchRollup,
+    TicketRollup,
+    TicketSample,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+CHUNK = 400
+UNCATEGORISED_ACTIVITY = "*"
+ROLLUP_TABLES = (
+    DailyCount, ConversationRollup, CitationRollup, TicketRollup, TicketSample, SearchRollup,
+    FormRollup, ActorDay, IdentityLink, RollupState,
+)
+EVENT_COLUMNS = (
+    Event.id, Event.kind, Event.occurred_at, Event.visitor_id, Event.user_id,
+    Event.conversation_id, Event.ticket_id, Event.article_slug, Event.category, Event.data,
+)
+
+
+def _insert(model: Any) -> Any:
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model.__table__)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def refresh(*, max_events: int | None = None) -> int:
+    """Fold new events into the rollups; returns how many were read."""
+    settle = float(current_app.config.get("METRICS_SETTLE_SECONDS", 5))
+    total = 0
+    while max_events is None or total < max_events:
+        done = _refresh_batch(settle)
+        if done <= 0:
+            break
+        total += done
+    return total
+
+
+def _refresh_batch(settle_seconds: float) -> int:
+    state = db.session.get(RollupState, 1)
+    if state is None:
+        try:
+            db.session.add(RollupState(id=1, last_event_id=0))
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+        state = db.session.get(RollupState, 1)
+        assert state is not None
+    last_seen = state.last_event_id
+    db.session.commit()
+
+    now = utcnow()
+    cutoff = now - timedelta(seconds=settle_seconds)
+    rows = db.session.execute(
+        select(*EVENT_COLUMNS).where(Event.id > last_seen).order_by(Event.id).limit(BATCH_SIZE)
+    ).all()
+    events: list[d.EventRecord] = []
+    for row in rows:
+        # Events younger than the settle time wait: a transaction that took an
+        # earlier id may still be about to commit. Future-dated events do not block.
+        if cutoff < row.occurred_at <= now:
+            break
+        events.append(d.EventRecord.from_row(row))
+    if not events:
+        db.session.rollback()
+        return 0
+
+    claimed = db.session.execute(
+        update(RollupState)
+        .where(RollupState.id == 1, RollupState.last_event_id == last_seen)
+        .values(last_event_id=events[-1].id, updated_at=now)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return 0
+    try:
+        _Batch(events).apply()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return len(events)
+
+
+def rebuild() -> int:
+    """Forget every rollup and read the whole event table again."""
+    for model in ROLLUP_TABLES:
+        db.session.execute(delete(model))
+    db.session.commit()
+    return refresh()
+
+
+@dataclass
+class _Ticket:
+    ticket_id: int
+    created_at: datetime
+    category: str
+    visitor_id: str | None
+    person: str | None
+    is_open: bool = True
+    csat_score: int | None = None
+    csat_day: date | None = None
+    csat_bot: bool | None = None
+    is_new: bool = False
+    changed: bool = False
+
+
+@dataclass
+class _Form:
+    form_id: str | None
+    opened_at: datetime
+    visitor_id: str | None
+    person: str | None
+    id: int | None = None
+    suggested: bool = False
+    ticket_followed: bool = False
+    changed: bool = False
+
+
+@dataclass
+class _Batch:
+    events: list[d.EventRecord]
+    links: dict[str, int] = field(default_factory=dict)
+    counts: dict[tuple[str, date, str, str], int] = field(
+        default_factory=lambda: defaultdict(int))
+    actors: set[tuple[str, date, str, str]] = field(default_factory=set)
+    tickets: dict[int, _Ticket | None] = field(default_factory=dict)
+    forms: list[_Form] = field(default_factory=list)
+    searches: dict[str, SearchRollup | None] = field(default_factory=dict)
+    new_searches: list[dict[str, Any]] = field(default_factory=list)
+    clicked_searches: set[str] = field(default_factory=set)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    dirty_conversations: set[int] = field(default_factory=set)
+    ticket_probes: list[_Ticket] = field(default_factory=list)
+    relinked_persons: set[str] = field(default_factory=set)
+    relinked_visitors: set[str] = field(default_factory=set)
+
+    # --- reading what earlier batches left ---------------------------------------
+
+    def person(self, user_id: int | None, visitor_id: str | None) -> str | None:
+        return d.Identities(self.links).person(user_id, visitor_id)
+
+    def load_links(self, visitors: Iterable[str | None]) -> None:
+        wanted = sorted({v for v in visitors if v and v not in self.links})
+        for part in chunks(wanted):
+            for visitor, user in db.session.execute(
+                select(IdentityLink.visitor_id, IdentityLink.user_id)
+                .where(IdentityLink.visitor_id.in_(part))
+            ):
+                self.links[visitor] = user
+
+    def prefetch(self) -> None:
+        self.load_links(e.visitor_id for e in self.events)
+        ticket_ids = sorted({e.ticket_id for e in self.events
+                             if e.ticket_id is not None and e.kind != "ticket_created"})
+        for part in chunks(ticket_ids):
+            for row in db.session.scalars(
+                select(TicketRollup).where(TicketRollup.ticket_id.in_(part))
+            ):
+                self.tickets[row.ticket_id] = _Ticket(
+                    row.ticket_id, row.created_at, row.category, row.visitor_id, row.person,
+                    row.is_open, row.csat_score, row.csat_day, row.csat_bot,
+                )
+        search_ids = sorted({str(e.data.get("search_id")) for e in self.events
+                             if e.kind == "search_click" and e.data.get("search_id")})
+        for part in chunks(search_ids):
+            for row in db.session.scalars(
+                select(SearchRollup).where(SearchRollup.search_id.in_(part))
+            ):
+                self.searches[row.search_id] = row
+        form_ids = sorted({str(e.data.get("form_id")) for e in self.events
+                           if e.kind == "ticket_form_suggestions" and e.data.get("form_id")})
+        for part in chunks(form_ids):
+            for row in db.session.scalars(select(FormRollup).where(FormRollup.form_id.in_(part))):
+                self.forms.append(_Form(row.form_id, row.opened_at, row.visitor_id, row.person,
+                                        row.id, row.suggested, row.ticket_followed))
+
+    # --- folding events in -------------------------------------------------------------
+
+    def apply(self) -> None:
+        self.prefetch()
+        for event in self.events:
+            handler = getattr(self, f"on_{event.kind}", None)
+            if handler is not None:
+                handler(event)
+            if event.conversation_id is not None and (
+                event.kind in d.CONVERSATION_KINDS or event.kind == "ticket_created"
+            ):
+                self.dirty_conversations.add(event.conversation_id)
+            if event.kind in d.SELF_SERVICE_KINDS:
+                self.self_service(event)
+        self.follow_tickets()
+        self.flush()
+        self.recompute_conversations(self.conversations_to_recompute())
+
+    def count(self, metric: str, moment: datetime | date, category: str | None = "",
+              key: str | None = "", by: int = 1) -> None:
+        day = moment.date() if isinstance(moment, datetime) else moment
+        self.counts[(metric, day, category or "", key or "")] += by
+
+    def self_service(self, event: d.EventRecord) -> None:
+        actor = event.visitor_id or (f"u:{event.user_id}" if event.user_id else None)
+        if actor is None:
+            return
+        category = (event.category or "") if event.kind in d.CATEGORISED_SELF_SERVICE \
+            else UNCATEGORISED_ACTIVITY
+        self.actors.add(("self_service", event.occurred_at.date(), category, actor))
+
+    def on_search(self, event: d.EventRecord) -> None:
+        self.count("search", event.occurred_at)
+        query = d.normalise_query(event.data.get("query", ""))
+        has_results = int(event.data.get("results") or 0) > 0
+        self.count("search_hit" if has_results else "search_zero", event.occurred_at, "", query)
+        search_id = event.data.get("search_id")
+        if search_id and str(search_id) not in self.searches:
+            row = SearchRollup(search_id=str(search_id)[:64], day=event.occurred_at.date(),
+                               query=query, had_results=has_results, clicked=False)
+            self.searches[str(search_id)] = row
+            self.new_searches.append({"search_id": row.search_id, "day": row.day,
+                                      "query": query, "had_results": has_results,
+                                      "clicked": False})
+
+    def on_search_click(self, event: d.EventRecord) -> None:
+        search_id = str(event.data.get("search_id") or "")
+        search = self.searches.get(search_id)
+        if search is None or search.clicked or search_id in self.clicked_searches:
+            return
+        self.clicked_searches.add(search_id)
+        search.clicked = True
+        if search.had_results:
+            self.count("search_clicked", search.day, "", search.query)
+
+    def on_article_view(self, event: d.EventRecord) -> None:
+        if event.article_slug:
+            self.count("article_view", event.occurred_at, event.category, event.article_slug)
+
+    def on_article_vote(self, event: d.EventRecord) -> None:
+        if event.article_slug:
+            metric = "vote_helpful" if event.data.get("helpful") else "vote_unhelpful"
+            self.count(metric, event.occurred_at, event.category, event.article_slug)
+
+    def on_handoff(self, event: d.EventRecord) -> None:
+        self.count("handoff", event.occurred_at, event.category, d.handoff_label(event))
+
+    def on_ticket_form_opened(self, event: d.EventRecord) -> None:
+        form_id = event.data.get("form_id")
+        self.forms.append(_Form(str(form_id)[:64] if form_id else None, event.occurred_at,
+                                event.visitor_id, self.person(event.user_id, event.visitor_id),
+                                changed=True))
+
+    def on_ticket_form_suggestions(self, event: d.EventRecord) -> None:
+        form_id = event.data.get("form_id")
+        if not form_id or not event.data.get("article_slugs"):
+            return
+        for form in self.forms:
+            if form.form_id == str(form_id) and not form.suggested:
+                form.suggested = form.changed = True
+
+    def on_ticket_created(self, event: d.EventRecord) -> None:
+        if event.ticket_id is None or self.tickets.get(event.ticket_id) is not None:
+            return
+        ticket = _Ticket(event.ticket_id, event.occurred_at, event.category or "",
+                         event.visitor_id, self.person(event.user_id, event.visitor_id),
+                         is_new=True)
+        self.tickets[event.ticket_id] = ticket
+        self.count("ticket_created", event.occurred_at, ticket.category)
+        self.count("backlog", event.occurred_at, ticket.category)
+        self.actors.add(("ticket_customer", event.occurred_at.date(), ticket.category,
+                         ticket.person or f"t:{ticket.ticket_id}"))
+        self.ticket_probes.append(ticket)
+        form_id = event.data.get("form_id")
+        for form in self.forms:
+            if form.opened_at <= event.occurred_at <= form.opened_at + d.FORM_WINDOW and (
+                (form_id and form.form_id == str(form_id))
+                or d.same_customer(form.person, form.visitor_id, ticket.person, ticket.visitor_id)
+            ):
+                form.ticket_followed = form.changed = True
+
+    def known_ticket(self, event: d.EventRecord) -> _Ticket | None:
+        return self.tickets.get(event.ticket_id) if event.ticket_id is not None else None
+
+    def sample(self, metric: str, event: d.EventRecord) -> None:
+        ticket = self.known_ticket(event)
+        sla = event.data.get("sla_met")
+        self.samples.append({
+            "metric": metric, "day": event.occurred_at.date(),
+            "category": ticket.category if ticket else (event.category or ""),
+            "seconds": float(event.data.get("seconds") or 0),
+            "sla_met": sla if isinstance(sla, bool) else None,
+        })
+
+    def set_open(self, event: d.EventRecord, is_open: bool) -> None:
+        ticket = self.known_ticket(event)
+        if ticket is None or ticket.is_open == is_open:
+            return
+        ticket.is_open, ticket.changed = is_open, True
+        self.count("backlog", event.occurred_at, ticket.category, by=1 if is_open else -1)
+
+    def on_ticket_first_response(self, event: d.EventRecord) -> None:
+        self.sample("first_response", event)
+
+    def on_ticket_solved(self, event: d.EventRecord) -> None:
+        self.sample("resolution", event)
+        self.set_open(event, False)
+
+    def on_ticket_closed(self, event: d.EventRecord) -> None:
+        self.set_open(event, False)
+
+    def on_ticket_reopened(self, event: d.EventRecord) -> None:
+        self.set_open(event, True)
+
+    def on_csat(self, event: d.EventRecord) -> None:
+        ticket = self.known_ticket(event)
+        if ticket is None:
+            return
+        ticket.csat_score = int(event.data.get("score") or 0)
+        ticket.csat_day = event.occurred_at.date()
+        ticket.csat_bot = event.data.get("source") == "chat"
+        ticket.changed = True
+
+    def on_user_signed_in(self, event: d.EventRecord) -> None:
+        visitor, user = event.visitor_id, event.user_id
+        if not visitor or user is None or visitor in self.links:
+            return
+        # Everything recorded so far under the bare browser now belongs to the account.
+        self.flush()
+        self.links[visitor] = user
+        db.session.add(IdentityLink(visitor_id=visitor, user_id=user))
+        old, new = f"v:{visitor}", f"u:{user}"
+        for model in (ConversationRollup, TicketRollup, FormRollup):
+            db.session.execute(update(model).where(model.person == old).values(person=new))
+        for ticket in self.tickets.values():
+            if ticket is not None and ticket.person == old:
+                ticket.person = new
+        for form in self.forms:
+            if form.person == old:
+                form.person = new
+        moved = db.session.execute(
+            select(ActorDay.day, ActorDay.category)
+            .where(ActorDay.role == "ticket_customer", ActorDay.actor == old)
+        ).all()
+        if moved:
+            db.session.execute(delete(ActorDay).where(
+                ActorDay.role == "ticket_customer", ActorDay.actor == old))
+            self.actors.update(("ticket_customer", day, category, new) for day, category in moved)
+        self.relinked_persons.add(new)
+        self.relinked_visitors.add(visitor)
+
+    # --- what a batch changes elsewhere ----------------------------------------------------
+
+    def follow_tickets(self) -> None:
+        """New tickets close the form openings (of earlier batches) they followed."""
+        if not self.ticket_probes:
+            return
+        earliest = min(t.created_at for t in self.ticket_probes) - d.FORM_WINDOW
+        latest = max(t.created_at for t in self.ticket_probes)
+        known = {form.id for form in self.forms if form.id is not None}
+        rows = db.session.scalars(
+            select(FormRollup).where(FormRollup.opened_at.between(earliest, latest),
+                                     FormRollup.ticket_followed.is_(False))
+        ).all()
+        forms = [_Form(r.form_id, r.opened_at, r.visitor_id, r.person, r.id, r.suggested, False)
+                 for r in rows if r.id not in known]
+        form_ids = self.ticket_form_ids()
+        for form in forms:
+            for ticket in self.ticket_probes:
+                if form.opened_at <= ticket.created_at <= form.opened_at + d.FORM_WINDOW and (
+                    (form.form_id and form.form_id == form_ids.get(ticket.ticket_id))
+                    or d.same_customer(form.person, form.visitor_id, ticket.person,
+                                       ticket.visitor_id)
+                ):
+                    form.ticket_followed = form.changed = True
+                    break
+        self.forms.extend(f for f in forms if f.changed)
+        self.read_before_tickets()
+
+    def ticket_form_ids(self) -> dict[int, str]:
+        return {e.ticket_id: str(e.data["form_id"]) for e in self.events
+                if e.kind == "ticket_created" and e.ticket_id is not None
+                and e.data.get("form_id")}
+
+    def read_before_tickets(self) -> None:
+        earliest = min(t.created_at for t in self.ticket_probes) - d.READ_BEFORE_TICKET_WINDOW
+        latest = max(t.created_at for t in self.ticket_probes)
+        views = db.session.execute(
+            select(Event.article_slug, Event.occurred_at, Event.visitor_id, Event.user_id)
+            .where(Event.kind == "article_view", Event.occurred_at.between(earliest, latest),
+                   Event.article_slug.is_not(None))
+        ).all()
+        if not views:
+            return
+        self.load_links(v.visitor_id for v in views)
+        people = [(v, self.person(v.user_id, v.visitor_id)) for v in views]
+        for ticket in self.ticket_probes:
+            start = ticket.created_at - d.READ_BEFORE_TICKET_WINDOW
+            read = {
+                view.article_slug for view, view_person in people
+                if start <= view.occurred_at <= ticket.created_at
+                and d.same_customer(ticket.person, ticket.visitor_id, view_person,
+                                    view.visitor_id)
+            }
+            for slug in read:
+                self.count("read_before_ticket", ticket.created_at, ticket.category, slug)
+
+    def conversations_to_recompute(self) -> set[int]:
+        dirty = set(self.dirty_conversations)
+        persons = {t.person for t in self.ticket_probes if t.person} | self.relinked_persons
+        visitors = {t.visitor_id for t in self.ticket_probes if t.visitor_id} | \
+            self.relinked_visitors
+        candidates: list[Any] = []
+        for part in chunks(sorted(persons)):
+            candidates += db.session.execute(
+                select(ConversationRollup.conversation_id, ConversationRollup.person,
+                       ConversationRollup.visitor_id, ConversationRollup.started_at,
+                       ConversationRollup.anchor)
+                .where(ConversationRollup.person.in_(part))
+            ).all()
+        for part in chunks(sorted(visitors)):
+            candidates += db.session.execute(
+                select(ConversationRollup.conversation_id, ConversationRollup.person,
+                       ConversationRollup.visitor_id, ConversationRollup.started_at,
+                       ConversationRollup.anchor)
+                .where(ConversationRollup.visitor_id.in_(part))
+            ).all()
+        for row in candidates:
+            if row.person in self.relinked_persons or row.visitor_id in self.relinked_visitors:
+                dirty.add(row.conversation_id)
+                continue
+            for ticket in self.ticket_probes:
+                if (row.started_at <= ticket.created_at <= row.anchor + d.DURABLE_WINDOW
+                        and d.same_customer(row.person, row.visitor_id, ticket.person,
+                                            ticket.visitor_id)):
+                    dirty.add(row.conversation_id)
+                    break
+        return dirty
+
+    def flush(self) -> None:
+        if self.counts:
+            statement = _insert(DailyCount)
+            statement = statement.on_conflict_do_update(
+                index_elements=["metric", "day", "category", "key"],
+                set_={"count": DailyCount.__table__.c.count + statement.excluded["count"]},
+            )
+            rows = [{"metric": m, "day": day, "category": c, "key": k, "count": n}
+                    for (m, day, c, k), n in self.counts.items() if n]
+            if rows:
+                db.session.execute(statement, rows)
+            self.counts.clear()
+        if self.actors:
+            db.session.execute(
+                _insert(ActorDay).on_conflict_do_nothing(
+                    index_elements=["role", "day", "category", "actor"]),
+                [{"role": r, "day": day, "category": c, "actor": a}
+                 for r, day, c, a in sorted(self.actors)],
+            )
+            self.actors.clear()
+        if self.new_searches:
+            db.session.execute(_insert(SearchRollup).on_conflict_do_nothing(
+                index_elements=["search_id"]), self.new_searches)
+            self.new_searches.clear()
+        if self.clicked_searches:
+            for part in chunks(sorted(self.clicked_searches)):
+                db.session.execute(update(SearchRollup).where(SearchRollup.search_id.in_(part))
+                                   .values(clicked=True))
+            self.clicked_searches.clear()
+        if self.samples:
+            db.session.execute(_insert(TicketSample), self.samples)
+            self.samples.clear()
+        self.flush_tickets()
+        self.flush_forms()
+
+    def flush_tickets(self) -> None:
+        fresh = [t for t in self.tickets.values() if t is not None and t.is_new]
+        if fresh:
+            db.session.execute(_insert(TicketRollup), [{
+                "ticket_id": t.ticket_id, "created_at": t.created_at, "category": t.category,
+                "visitor_id": t.visitor_id, "person": t.person, "is_open": t.is_open,
+                "csat_score": t.csat_score, "csat_day": t.csat_day, "csat_bot": t.csat_bot,
+            } for t in fresh])
+        for ticket in fresh:
+            ticket.is_new = ticket.changed = False
+        changed = [t for t in self.tickets.values() if t is not None and t.changed]
+        for ticket in changed:
+            db.session.execute(
+                update(TicketRollup).where(TicketRollup.ticket_id == ticket.ticket_id).values(
+                    is_open=ticket.is_open, csat_score=ticket.csat_score,
+                    csat_day=ticket.csat_day, csat_bot=ticket.csat_bot, person=ticket.person)
+            )
+            ticket.changed = False
+
+    def flush_forms(self) -> None:
+        fresh = [f for f in self.forms if f.id is None]
+        if fresh:
+            ids = db.session.scalars(
+                _insert(FormRollup).returning(FormRollup.id, sort_by_parameter_order=True),
+                [{"form_id": f.form_id, "opened_at": f.opened_at, "day": f.opened_at.date(),
+                  "visitor_id": f.visitor_id, "person": f.person, "suggested": f.suggested,
+                  "ticket_followed": f.ticket_followed} for f in fresh],
+            ).all()
+            for form, form_id in zip(fresh, ids, strict=True):
+                form.id, form.changed = form_id, False
+        for form in self.forms:
+            if form.changed:
+                db.session.execute(update(FormRollup).where(FormRollup.id == form.id).values(
+                    suggested=form.suggested, ticket_followed=form.ticket_followed,
+                    person=form.person))
+                form.changed = False
+
+    def recompute_conversations(self, conversation_ids: set[int]) -> None:
+        for part in chunks(sorted(conversation_ids)):
+            recompute_conversations(part, self.links)
+
+
+def recompute_conversations(conversation_ids: Sequence[int], links: dict[str, int]) -> None:
+    """Rewrite the outcome of these conversations from their events and the ticket rollup."""
+    grouped: dict[int, list[d.EventRecord]] = defaultdict(list)
+    for row in db.session.execute(
+        select(*EVENT_COLUMNS).where(Event.conversation_id.in_(conversation_ids))
+    ):
+        grouped[row.conversation_id].append(d.EventRecord.from_row(row))
+    facts = [d.conversation_facts(cid, events) for cid, events in grouped.items()
+             if any(e.kind in d.CONVERSATION_KINDS for e in events)]
+    visitors = sorted({f.visitor_id for f in facts if f.visitor_id and f.visitor_id not in links})
+    for part in chunks(visitors):
+        for visitor, user in db.session.execute(
+            select(IdentityLink.visitor_id, IdentityLink.user_id)
+            .where(IdentityLink.visitor_id.in_(part))
+        ):
+            links[visitor] = user
+    who = d.Identities(links)
+    persons = {f.conversation_id: who.person(f.user_id, f.visitor_id) for f in facts}
+    wanted_persons = sorted({p for p in persons.values() if p})
+    wanted_visitors = sorted({f.visitor_id for f in facts if f.visitor_id})
+    tickets: list[Any] = []
+    if wanted_persons or wanted_visitors:
+        tickets = list(db.session.execute(
+            select(TicketRollup.created_at, TicketRollup.person, TicketRollup.visitor_id)
+            .where(or_(TicketRollup.person.in_(wanted_persons or [""]),
+                       TicketRollup.visitor_id.in_(wanted_visitors or [""])))
+        ).all())
+    by_person: dict[str, list[datetime]] = defaultdict(list)
+    by_visitor: dict[str, list[datetime]] = defaultdict(list)
+    for created_at, person, visitor in tickets:
+        if person:
+            by_person[person].append(created_at)
+        if visitor:
+            by_visitor[visitor].append(created_at)
+
+    db.session.execute(delete(ConversationRollup)
+                       .where(ConversationRollup.conversation_id.in_(conversation_ids)))
+    db.session.execute(delete(CitationRollup)
+                       .where(CitationRollup.conversation_id.in_(conversation_ids)))
+    rows, citations = [], []
+    for fact in facts:
+        person = persons[fact.conversation_id]
+        times = set(by_person.get(person, []) if person else [])
+        if fact.visitor_id:
+            times.update(by_visitor.get(fact.visitor_id, []))
+        outcome, durable = d.classify_conversation(fact, times)
+        rows.append({
+            "conversation_id": fact.conversation_id, "started_at": fact.started_at,
+            "day": fact.started_at.date(), "anchor": fact.anchor, "category": fact.category,
+            "visitor_id": fact.visitor_id, "person": person, "outcome": str(outcome),
+            "durable": durable,
+        })
+        citations += [{"conversation_id": fact.conversation_id, "slug": slug[:200],
+                       "day": fact.started_at.date(), "category": fact.category,
+                       "outcome": str(outcome)} for slug in fact.cited]
+    if rows:
+        db.session.execute(_insert(ConversationRollup), rows)
+    if citations:
+        db.session.execute(_insert(CitationRollup), citations)

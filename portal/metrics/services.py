@@ -1,0 +1,116 @@
+"""What the dashboard and the exports ask for: filters in, figures out.
+
+Nothing imports this package (the architecture test says so); its views and CLI do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.metrics import definitions as d
+from portal.metrics import queries, rollup
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+WEEKLY_FROM_DAYS = 63
+
+
+@dataclass(frozen=True)
+class Filters:
+    first: date
+    last: date
+    category: str | None = None
+    grain: str = "auto"
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def period(self) -> d.Period:
+        return d.Period.of_days(self.first, self.last)
+
+    @property
+    def weekly(self) -> bool:
+        if self.grain in ("day", "week"):
+            return self.grain == "week"
+        return (self.last - self.first).days + 1 >= WEEKLY_FROM_DAYS
+
+    def query(self, **changes: str) -> dict[str, str]:
+        values = {"start": self.first.isoformat(), "end": self.last.isoformat(),
+                  "category": self.category or "", "grain": self.grain}
+        values.update(changes)
+        return {k: v for k, v in values.items() if v}
+
+
+def _parse_day(raw: str | None, name: str, problems: list[str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        problems.append(f"The {name} date “{raw[:20]}” is not a date (use YYYY-MM-DD); "
+                        "showing the default range instead.")
+        return None
+
+
+def parse_filters(args: Mapping[str, str], today: date | None = None) -> Filters:
+    """Read the dashboard's query string; anything unusable falls back with a message."""
+    today = today or utcnow().date()
+    problems: list[str] = []
+    first = _parse_day(args.get("start"), "start", problems)
+    last = _parse_day(args.get("end"), "end", problems)
+    if last is None:
+        last = today
+    if first is None:
+        first = last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        problems.append("The start date was after the end date: the two were swapped.")
+        first, last = last, first
+    if (last - first).days + 1 > MAX_DAYS:
+        problems.append(f"Ranges are limited to {MAX_DAYS} days: the start was moved.")
+        first = last - timedelta(days=MAX_DAYS - 1)
+    category = (args.get("category") or "").strip()[:100] or None
+    grain = args.get("grain") if args.get("grain") in ("auto", "day", "week") else "auto"
+    return Filters(first, last, category, grain or "auto", tuple(problems))
+
+
+def refresh_rollups() -> None:
+    """Bring the rollups up to date; on failure the dashboard shows what it has."""
+    try:
+        rollup.refresh()
+    except Exception:  # noqa: BLE001 - stale figures beat no dashboard
+        db.session.rollback()
+        log.exception("metrics rollup refresh failed")
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    filters: Filters
+    current: d.Report
+    previous: d.Report
+    series: list[d.DayPoint]
+    categories: list[str]
+
+
+def dashboard(filters: Filters) -> Dashboard:
+    refresh_rollups()
+    current = queries.report(filters.period, filters.category)
+    previous = queries.report(filters.period.previous(), filters.category, detail=False)
+    names = queries.categories()
+    if filters.category and filters.category not in names:
+        names.append(filters.category)
+    return Dashboard(filters, current, previous,
+                     d.bucket_series(current.series, filters.weekly), sorted(names))
+
+
+def has_events() -> bool:
+    from sqlalchemy import select
+
+    from portal.events import Event
+
+    return db.session.scalar(select(Event.id).limit(1)) is not None

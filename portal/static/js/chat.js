@@ -1,0 +1,87 @@
+// Chat: stream pending replies into the page, then swap in the stored, cited version.
+// Autosave the hand-off form so nothing typed is lost when leaving the page.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function replaceWithFinal(element) {
+    var item = element.closest("li");
+    return fetch(element.dataset.finalUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        var holder = document.createElement("ol");
+        holder.innerHTML = html;
+        var fresh = holder.querySelector("li");
+        if (fresh && item) {
+          item.replaceWith(fresh);
+          if (window.htmx) { window.htmx.process(fresh); }
+        }
+      });
+  }
+
+  function streamInto(element) {
+    if (element.dataset.streaming) { return; }
+    element.dataset.streaming = "1";
+    element.textContent = "";
+    element.setAttribute("aria-busy", "true");
+    fetch(element.dataset.streamUrl, { credentials: "same-origin" }).then(function (response) {
+      if (!response.body || !response.body.getReader) {
+        return response.text().then(function () { return replaceWithFinal(element); });
+      }
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      function pump() {
+        return reader.read().then(function (result) {
+          if (result.done) { return replaceWithFinal(element); }
+          var text = decoder.decode(result.value, { stream: true });
+          var reset = text.lastIndexOf("\u0000");
+          if (reset >= 0) {  // the server dropped a failed answer: start again
+            element.textContent = "";
+            text = text.slice(reset + 1);
+          }
+          element.textContent += text;
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () {
+      element.textContent = "The connection dropped. Reload the page to see the answer.";
+    });
+  }
+
+  function scan(root) {
+    (root || document).querySelectorAll("[data-stream-url]").forEach(streamInto);
+    var box = document.getElementById("chat-messages");
+    if (box && box.lastElementChild) { box.lastElementChild.scrollIntoView({ block: "nearest" }); }
+  }
+
+  var saveTimer = null;
+  function autosave(form) {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(function () {
+      var data = new FormData(form);
+      data.set("action", "save");
+      fetch(form.dataset.draftUrl, {
+        method: "POST", body: data, credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+      });
+    }, 400);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { scan(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { scan(event.target); });
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest && event.target.closest("#handoff-form");
+    if (form) { autosave(form); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.target.id === "chat-input" && event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      event.target.form.requestSubmit();
+    }
+  });
+})();

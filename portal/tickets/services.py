@@ -1,0 +1,864 @@
+"""Tickets as the rest of the portal sees them: every change goes through here.
+
+Each change reads the ticket, validates, and writes with
+`UPDATE ... WHERE id = :id AND version = :read_version`; when another request won
+the race the change is re-validated on fresh data and retried, so concurrent
+changes are either both kept or the loser is told why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.accounts import services as accounts
+from portal.accounts.models import Role
+from portal.clock import utcnow
+from portal.events import EventKind, emit
+from portal.extensions import db
+from portal.tickets import articles, links, notify, sla
+from portal.tickets.models import (
+    ACTIVE_STATUSES,
+    PRIORITY_ORDER,
+    TRANSITIONS,
+    MessageKind,
+    Ticket,
+    TicketAudit,
+    TicketMessage,
+    TicketPriority,
+    TicketRating,
+    TicketSource,
+    TicketStatus,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Actor", "BulkResult", "ConflictError", "QueueFilters", "QueuePage", "SweepReport",
+    "TicketError", "TicketRef", "TicketSummary", "add_note", "agent_choices", "assign",
+    "bulk_assign", "bulk_status", "can_reopen", "change_priority", "change_status", "claim",
+    "close", "create_ticket", "customer_url", "get_ticket", "link_article", "queue",
+    "rate", "rating_for", "reopen", "reply", "requester_tickets", "sweep_slas", "thread",
+    "ticket_from_tracking_token", "audit_trail",
+]
+
+MAX_SUBJECT = 200
+MAX_NAME = 120
+NUMBER_OFFSET = 10_000
+RETRIES = 5
+DEFAULT_MAX_MESSAGE_CHARS = 20_000
+DEFAULT_REOPEN_DAYS = 7
+AGENT_ROLES = (Role.AGENT, Role.ADMIN)
+
+
+class TicketError(ValueError):
+    """A user-facing problem; `field` names the form field (or "ticket")."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class ConflictError(TicketError):
+    """Someone else changed the ticket first; the message says what happened."""
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    id: int
+    number: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: a signed-in user, or an anonymous requester via their link."""
+
+    id: int | None
+    name: str
+    staff: bool = False
+
+    @classmethod
+    def of(cls, user: Any) -> Actor:
+        return cls(user.id, user.name, user.role in AGENT_ROLES)
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(None, "SLA sweep", True)
+
+
+@dataclass(frozen=True)
+class TicketSummary:
+    id: int
+    number: int
+    subject: str
+    status: str
+    priority: str
+    category: str | None
+    requester_name: str
+    requester_email: str
+    assignee_id: int | None
+    assignee_name: str
+    created_at: datetime
+    updated_at: datetime
+    next_due: datetime | None
+    breached: bool
+    due_soon: bool
+    countdown: str
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    status: str = "active"  # "active", "all" or a status
+    priority: str = ""
+    category: str = ""
+    assignee: str = ""  # "", "me", "none" or a user id
+    due: str = ""  # "", "breached", "soon"
+    q: str = ""
+    page: int = 1
+    per_page: int = 25
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    tickets: list[TicketSummary]
+    page: int
+    has_next: bool
+    breached_count: int
+    due_soon_count: int
+
+
+@dataclass
+class BulkResult:
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    breaches: int
+    escalated: int
+    closed: int
+
+
+# --- validation helpers -----------------------------------------------------------
+
+
+def _clean_line(value: str | None) -> str:
+    return " ".join((value or "").split())
+
+
+def max_message_chars() -> int:
+    return int(current_app.config.get("TICKET_MAX_MESSAGE_CHARS", DEFAULT_MAX_MESSAGE_CHARS))
+
+
+def _clean_body(value: str | None, field: str, what: str) -> str:
+    body = (value or "").replace("\r\n", "\n").strip()
+    if not body:
+        raise TicketError(field, f"Please write {what}.")
+    limit = max_message_chars()
+    if len(body) > limit:
+        raise TicketError(
+            field,
+            f"That is too long: {what} can be at most {limit:,} characters and yours has "
+            f"{len(body):,}. Please shorten it (long logs are best summarised).",
+        )
+    return body
+
+
+def _parse_enum(kind: Any, value: Any, field: str, label: str) -> Any:
+    try:
+        return kind(str(value).strip().lower())
+    except ValueError:
+        options = ", ".join(member.value for member in kind)
+        raise TicketError(field, f"{label} must be one of: {options}.") from None
+
+
+def _reopen_window() -> timedelta:
+    return timedelta(days=float(current_app.config.get("TICKET_REOPEN_DAYS", DEFAULT_REOPEN_DAYS)))
+
+
+def _next_due(status: TicketStatus, first_responded_at: datetime | None,
+              first_response_due: datetime, resolution_due: datetime) -> datetime | None:
+    if status not in ACTIVE_STATUSES:
+        return None
+    if first_responded_at is None:
+        return min(first_response_due, resolution_due)
+    return resolution_due
+
+
+def customer_url(ticket: Ticket, *, external: bool = False) -> str:
+    """Where the requester follows the ticket: their page, or a signed link when anonymous."""
+    if ticket.requester_id is None:
+        path = f"/tickets/track/{links.make_token(ticket.id, ticket.requester_email)}"
+    else:
+        path = f"/tickets/{ticket.number}"
+    if external:
+        return current_app.config["BASE_URL"].rstrip("/") + path
+    return path
+
+
+def _ref(ticket: Ticket) -> TicketRef:
+    return TicketRef(ticket.id, ticket.number or NUMBER_OFFSET + ticket.id, customer_url(ticket))
+
+
+def _audit(ticket_id: int, actor: Actor, action: str, old: Any = None, new: Any = None,
+           **detail: Any) -> None:
+    db.session.add(TicketAudit(
+        ticket_id=ticket_id, actor_id=actor.id, actor_name=actor.name, action=action,
+        old_value=None if old is None else str(old)[:200],
+        new_value=None if new is None else str(new)[:200], detail=detail,
+    ))
+
+
+# --- creating ---------------------------------------------------------------------
+
+
+def create_ticket(*, subject: str, description: str, requester_id: int | None,
+                  requester_email: str | None, requester_name: str | None = None,
+                  category: str | None = None, priority: str = "normal", source: str = "form",
+                  conversation_id: int | None = None, article_slugs: Sequence[str] = (),
+                  transcript: str | None = None, visitor_id: str | None = None,
+                  form_id: str | None = None) -> TicketRef:
+    subject = _clean_line(subject)
+    if not subject:
+        raise TicketError("subject", "Please give your ticket a subject.")
+    if len(subject) > MAX_SUBJECT:
+        raise TicketError("subject", f"Keep the subject under {MAX_SUBJECT} characters.")
+    description = _clean_body(description, "description", "a description of the problem")
+    priority_value = _parse_enum(TicketPriority, priority, "priority", "Priority")
+    source_value = _parse_enum(TicketSource, source, "source", "Source")
+    category = _clean_line(category) or None
+    if category:
+        known = {slug for slug, _name in articles.category_choices()}
+        if len(category) > 100 or (known and category not in known):
+            raise TicketError("category", "Please choose a topic from the list.")
+
+    name = _clean_line(requester_name)[:MAX_NAME]
+    if requester_id is not None:
+        user = accounts.get_user(requester_id)
+        if user is None:
+            raise TicketError("requester", "That account no longer exists.")
+        email, name = user.email, name or user.name
+    else:
+        try:
+            email = validate_email((requester_email or "").strip(),
+                                   check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            raise TicketError(
+                "email", "Please give an email address where we can reach you."
+            ) from None
+        name = name or email.split("@")[0]
+
+    now = utcnow()
+    due = sla.targets(priority_value)
+    ticket = Ticket(
+        requester_id=requester_id, requester_email=email, requester_name=name,
+        subject=subject, description=description, category=category,
+        priority=priority_value, status=TicketStatus.NEW, source=source_value,
+        conversation_id=conversation_id, visitor_id=visitor_id, form_id=form_id,
+        bot_article_slugs=[str(slug) for slug in dict.fromkeys(article_slugs) if slug][:20],
+        linked_article_slugs=[], transcript=transcript or None,
+        created_at=now, updated_at=now,
+        first_response_due=now + due.first_response, resolution_due=now + due.resolution,
+        version=1,
+    )
+    ticket.next_due = _next_due(ticket.status, None, ticket.first_response_due,
+                                ticket.resolution_due)
+    db.session.add(ticket)
+    db.session.flush()
+    ticket.number = NUMBER_OFFSET + ticket.id
+    actor = Actor(requester_id, name)
+    _audit(ticket.id, actor, "created", new=str(ticket.status), source=str(source_value))
+    details: dict[str, Any] = {"source": str(source_value), "priority": str(priority_value),
+                               "number": ticket.number}
+    if form_id:
+        details["form_id"] = form_id
+    emit(EventKind.TICKET_CREATED, ticket_id=ticket.id, conversation_id=conversation_id,
+         visitor_id=visitor_id, user_id=requester_id, category=category, **details)
+    db.session.commit()
+    ref = _ref(ticket)
+    notify.send(
+        email, f"[#{ticket.number}] We received your request: {subject}",
+        f"Hi {name},\n\nThanks for contacting Hearthly Support. Your ticket number is "
+        f"#{ticket.number}; we aim to reply {_human_target(due.first_response)}.\n\n"
+        f"Follow your ticket and reply here:\n{customer_url(ticket, external=True)}\n\n"
+        f"Your message:\n{description}\n",
+    )
+    return ref
+
+
+def _human_target(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        return f"within {int(delta.total_seconds() // 60)} minutes"
+    if hours <= 48:
+        return f"within {hours:g} hours"
+    return f"within {hours / 24:g} days"
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+def get_ticket(number: int) -> Ticket | None:
+    return db.session.scalar(select(Ticket).where(Ticket.number == number))
+
+
+def ticket_from_tracking_token(token: str) -> Ticket:
+    """The ticket a signed link opens; raises links.TrackingLinkError with a clear message."""
+    ticket_id, email = links.read_token(token)
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or ticket.requester_email.lower() != email:
+        raise links.TrackingLinkError("This tracking link is not valid.", expired=False)
+    return ticket
+
+
+def thread(ticket: Ticket, *, include_notes: bool) -> list[TicketMessage]:
+    query = select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+    if not include_notes:
+        query = query.where(TicketMessage.kind == MessageKind.REPLY)
+    return list(db.session.scalars(query.order_by(TicketMessage.id)))
+
+
+def audit_trail(ticket: Ticket, limit: int = 50) -> list[TicketAudit]:
+    return list(db.session.scalars(
+        select(TicketAudit).where(TicketAudit.ticket_id == ticket.id)
+        .order_by(TicketAudit.id.desc()).limit(limit)
+    ))
+
+
+def rating_for(ticket: Ticket) -> TicketRating | None:
+    return db.session.scalar(select(TicketRating).where(TicketRating.ticket_id == ticket.id))
+
+
+def can_reopen(ticket: Ticket, now: datetime | None = None) -> bool:
+    if ticket.status != TicketStatus.SOLVED or ticket.solved_at is None:
+        return False
+    return (now or utcnow()) - ticket.solved_at <= _reopen_window()
+
+
+def _agent_names() -> dict[int, str]:
+    return {user.id: user.name for user in accounts.users_with_role(*AGENT_ROLES)}
+
+
+def agent_choices() -> list[tuple[int, str]]:
+    return sorted(_agent_names().items(), key=lambda item: item[1].lower())
+
+
+def _summaries(tickets: Sequence[Any], now: datetime) -> list[TicketSummary]:
+    names = _agent_names() if any(t.assignee_id for t in tickets) else {}
+    soon = now + sla.due_soon_window()
+    return [
+        TicketSummary(
+            id=t.id, number=t.number, subject=t.subject, status=str(t.status),
+            priority=str(t.priority), category=t.category, requester_name=t.requester_name,
+            requester_email=t.requester_email, assignee_id=t.assignee_id,
+            assignee_name=names.get(t.assignee_id, "") if t.assignee_id else "",
+            created_at=t.created_at, updated_at=t.updated_at, next_due=t.next_due,
+            breached=t.next_due is not None and t.next_due < now,
+            due_soon=t.next_due is not None and now <= t.next_due <= soon,
+            countdown=sla.countdown(t.next_due, now),
+        )
+        for t in tickets
+    ]
+
+
+_SUMMARY_COLUMNS = (
+    Ticket.id, Ticket.number, Ticket.subject, Ticket.status, Ticket.priority, Ticket.category,
+    Ticket.requester_name, Ticket.requester_email, Ticket.assignee_id, Ticket.created_at,
+    Ticket.updated_at, Ticket.next_due,
+)
+
+
+def requester_tickets(user_id: int, limit: int = 100) -> list[TicketSummary]:
+    rows = db.session.execute(
+        select(*_SUMMARY_COLUMNS).where(Ticket.requester_id == user_id)
+        .order_by(Ticket.updated_at.desc()).limit(limit)
+    ).all()
+    return _summaries(rows, utcnow())
+
+
+def queue(filters: QueueFilters, *, viewer_id: int | None = None) -> QueuePage:
+    now = utcnow()
+    query = select(*_SUMMARY_COLUMNS)
+    ordered_by_due = True
+    if filters.status == "active":
+        query = query.where(Ticket.next_due.is_not(None))
+    elif filters.status and filters.status != "all":
+        status = _parse_enum(TicketStatus, filters.status, "status", "Status")
+        query = query.where(Ticket.status == status)
+        ordered_by_due = status in ACTIVE_STATUSES
+    else:
+        ordered_by_due = False
+    if filters.priority:
+        query = query.where(Ticket.priority == _parse_enum(
+            TicketPriority, filters.priority, "priority", "Priority"))
+    if filters.category:
+        query = query.where(Ticket.category == filters.category)
+    if filters.assignee == "me" and viewer_id is not None:
+        query = query.where(Ticket.assignee_id == viewer_id)
+    elif filters.assignee == "none":
+        query = query.where(Ticket.assignee_id.is_(None))
+    elif filters.assignee.isdigit():
+        query = query.where(Ticket.assignee_id == int(filters.assignee))
+    if filters.due == "breached":
+        query = query.where(Ticket.next_due < now)
+    elif filters.due == "soon":
+        query = query.where(Ticket.next_due >= now, Ticket.next_due <= now + sla.due_soon_window())
+    text = filters.q.strip()
+    if text:
+        number = text.lstrip("#")
+        pattern = f"%{text.lower()}%"
+        conditions: list[Any] = [func.lower(Ticket.subject).like(pattern),
+                      func.lower(Ticket.requester_email).like(pattern)]
+        if number.isdigit():
+            conditions.append(Ticket.number == int(number))
+        query = query.where(or_(*conditions))
+    if ordered_by_due:
+        # Due times ascending: breached tickets (deadline passed) come first by construction.
+        query = query.order_by(Ticket.next_due, Ticket.id)
+    else:
+        query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    page = max(1, filters.page)
+    rows = db.session.execute(
+        query.limit(filters.per_page + 1).offset((page - 1) * filters.per_page)
+    ).all()
+    breached = db.session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.next_due < now)) or 0
+    soon = db.session.scalar(
+        select(func.count()).select_from(Ticket)
+        .where(Ticket.next_due >= now, Ticket.next_due <= now + sla.due_soon_window())) or 0
+    return QueuePage(_summaries(rows[: filters.per_page], now), page,
+                     len(rows) > filters.per_page, breached, soon)
+
+
+# --- changing ---------------------------------------------------------------------
+
+Change = Callable[[Ticket, datetime], dict[str, Any]]
+AfterChange = Callable[[Ticket, dict[str, Any], datetime], None]
+
+
+def _change(ticket_id: int, compute: Change, after: AfterChange) -> Ticket:
+    """Apply `compute`'s column values if nobody changed the ticket since it was read."""
+    for _attempt in range(RETRIES):
+        ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+        if ticket is None:
+            raise TicketError("ticket", "That ticket does not exist.")
+        now = utcnow()
+        values = compute(ticket, now)
+        values.setdefault("updated_at", now)
+        values["version"] = ticket.version + 1
+        result = db.session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.version == ticket.version)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            after(ticket, values, now)
+            db.session.commit()
+            db.session.refresh(ticket)
+            return ticket
+        db.session.rollback()
+    raise ConflictError("ticket", "The ticket is being changed by someone else right now. "
+                                  "Please try again.")
+
+
+def _status_values(ticket: Ticket, new: TicketStatus, now: datetime,
+                   first_responded_at: datetime | None = None) -> dict[str, Any]:
+    responded = first_responded_at or ticket.first_responded_at
+    values: dict[str, Any] = {
+        "status": new,
+        "next_due": _next_due(new, responded, ticket.first_response_due, ticket.resolution_due),
+    }
+    if new == TicketStatus.SOLVED:
+        values["solved_at"] = now
+    elif new == TicketStatus.CLOSED:
+        values["closed_at"] = now
+    elif ticket.status == TicketStatus.SOLVED:
+        values["solved_at"] = None
+    return values
+
+
+def _status_events(ticket: Ticket, old: TicketStatus, new: TicketStatus, now: datetime) -> None:
+    if new == TicketStatus.SOLVED:
+        emit(EventKind.TICKET_SOLVED, ticket_id=ticket.id, category=ticket.category,
+             seconds=int((now - ticket.created_at).total_seconds()))
+    if new == TicketStatus.CLOSED:
+        emit(EventKind.TICKET_CLOSED, ticket_id=ticket.id)
+    if old == TicketStatus.SOLVED and new in ACTIVE_STATUSES:
+        emit(EventKind.TICKET_REOPENED, ticket_id=ticket.id)
+
+
+def _check_transition(old: TicketStatus, new: TicketStatus) -> None:
+    if new == old:
+        raise TicketError("status", f"The ticket is already {old}.")
+    if new not in TRANSITIONS[old]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old])) or "none (it is final)"
+        raise TicketError(
+            "status", f"A {old} ticket cannot become {new}. Allowed next: {allowed}."
+        )
+
+
+def reply(ticket_id: int, body: str, *, actor: Actor,
+          then_status: str | None = None) -> Ticket:
+    """A public message. An agent's first reply is the first response; a customer's reply
+    brings a pending or recently solved ticket back to open."""
+    text = _clean_body(body, "body", "a reply")
+    target = _parse_enum(TicketStatus, then_status, "status", "Status") if then_status else None
+    solved_before: dict[str, Any] = {}
+
+    def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        new_status = ticket.status
+        first = ticket.first_responded_at
+        if ticket.status == TicketStatus.CLOSED:
+            raise TicketError("body", "This ticket is closed. Please open a new ticket instead; "
+                                      "you can mention this one's number.")
+        if actor.staff:
+            if first is None:
+                first = values["first_responded_at"] = now
+            if ticket.status == TicketStatus.NEW:
+                new_status = TicketStatus.OPEN
+            if target is not None and target != new_status:
+                _check_transition(new_status, target)
+                new_status = target
+        elif ticket.status == TicketStatus.SOLVED:
+            if not can_reopen(ticket, now):
+                raise TicketError("body", "This ticket was solved too long ago to reopen. "
+                                          "Please open a new ticket and mention its number.")
+            new_status = TicketStatus.OPEN
+        elif ticket.status == TicketStatus.PENDING:
+            new_status = TicketStatus.OPEN
+        if new_status != ticket.status:
+            values.update(_status_values(ticket, new_status, now, first))
+        else:
+            values["next_due"] = _next_due(ticket.status, first, ticket.first_response_due,
+                                           ticket.resolution_due)
+        solved_before["value"] = ticket.solved_at
+        return values
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        db.session.add(TicketMessage(
+            ticket_id=ticket.id, kind=MessageKind.REPLY, author_id=actor.id,
+            author_name=actor.name, from_staff=actor.staff, body=text, created_at=now,
+        ))
+        _audit(ticket.id, actor, "reply", chars=len(text))
+        if "first_responded_at" in values:
+            emit(EventKind.TICKET_FIRST_RESPONSE, ticket_id=ticket.id,
+                 seconds=int((now - ticket.created_at).total_seconds()))
+        if "status" in values:
+            _audit(ticket.id, actor, "status", ticket.status, values["status"])
+            _status_events(ticket, ticket.status, values["status"], now)
+
+    ticket = _change(ticket_id, compute, after)
+    if actor.staff:
+        notify.send(
+            ticket.requester_email, f"[#{ticket.number}] New reply: {ticket.subject}",
+            f"Hi {ticket.requester_name},\n\n{actor.name} replied to your ticket:\n\n{text}\n\n"
+            f"Reply or follow the ticket here:\n{customer_url(ticket, external=True)}\n",
+        )
+        if ticket.status == TicketStatus.SOLVED and solved_before.get("value") is None:
+            _notify_solved(ticket)
+    return ticket
+
+
+def add_note(ticket_id: int, body: str, *, actor: Actor) -> Ticket:
+    if not actor.staff:
+        raise TicketError("body", "Only agents can add internal notes.")
+    text = _clean_body(body, "body", "a note")
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        db.session.add(TicketMessage(
+            ticket_id=ticket.id, kind=MessageKind.NOTE, author_id=actor.id,
+            author_name=actor.name, from_staff=True, body=text, created_at=now,
+        ))
+        _audit(ticket.id, actor, "note", chars=len(text))
+
+    return _change(ticket_id, lambda ticket, now: {}, after)
+
+
+def change_status(ticket_id: int, status: str, *, actor: Actor,
+                  expected_status: str | None = None) -> Ticket:
+    new = _parse_enum(TicketStatus, status, "status", "Status")
+    if not actor.staff and new not in (TicketStatus.CLOSED, TicketStatus.OPEN):
+        raise TicketError("status", "Only agents can set that status.")
+
+    def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
+        if expected_status and str(ticket.status) != expected_status:
+            raise ConflictError(
+                "status", f"Someone else changed this ticket to {ticket.status} a moment ago. "
+                          "Check the latest state and try again.")
+        _check_transition(ticket.status, new)
+        if not actor.staff and ticket.status == TicketStatus.SOLVED and new == TicketStatus.OPEN \
+                and not can_reopen(ticket, now):
+            raise TicketError("status", "This ticket was solved too long ago to reopen. "
+                                        "Please open a new ticket and mention its number.")
+        return _status_values(ticket, new, now)
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        _audit(ticket.id, actor, "status", ticket.status, new)
+        _status_events(ticket, ticket.status, new, now)
+
+    ticket = _change(ticket_id, compute, after)
+    if new == TicketStatus.SOLVED:
+        _notify_solved(ticket)
+    return ticket
+
+
+def reopen(ticket_id: int, *, actor: Actor) -> Ticket:
+    return change_status(ticket_id, TicketStatus.OPEN, actor=actor)
+
+
+def close(ticket_id: int, *, actor: Actor) -> Ticket:
+    return change_status(ticket_id, TicketStatus.CLOSED, actor=actor)
+
+
+def _notify_solved(ticket: Ticket) -> None:
+    url = customer_url(ticket, external=True)
+    days = _reopen_window().days
+    notify.send(
+        ticket.requester_email, f"[#{ticket.number}] Solved: {ticket.subject}",
+        f"Hi {ticket.requester_name},\n\nWe have marked your ticket as solved. If it is not, "
+        f"reply within {days} days and it opens again.\n\nHow did we do? Rate us here "
+        f"(the link opens a form; nothing is recorded until you press the button):\n"
+        f"{url}/rate\n",
+    )
+
+
+def change_priority(ticket_id: int, priority: str, *, actor: Actor) -> Ticket:
+    if not actor.staff:
+        raise TicketError("priority", "Only agents can change the priority.")
+    new = _parse_enum(TicketPriority, priority, "priority", "Priority")
+
+    def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
+        if ticket.priority == new:
+            raise TicketError("priority", f"The priority is already {new}.")
+        # Deadlines follow the new priority, measured from when the ticket arrived.
+        due = sla.targets(new)
+        first_due = ticket.created_at + due.first_response
+        resolution_due = ticket.created_at + due.resolution
+        return {
+            "priority": new, "first_response_due": first_due, "resolution_due": resolution_due,
+            "next_due": _next_due(ticket.status, ticket.first_responded_at, first_due,
+                                  resolution_due),
+        }
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        _audit(ticket.id, actor, "priority", ticket.priority, new)
+
+    return _change(ticket_id, compute, after)
+
+
+def claim(ticket_id: int, *, actor: Actor) -> Ticket:
+    """Take an unassigned ticket. Exactly one of several simultaneous claims wins."""
+    if not actor.staff or actor.id is None:
+        raise TicketError("assignee", "Only agents can claim tickets.")
+    now = utcnow()
+    result = db.session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.assignee_id.is_(None))
+        .values(assignee_id=actor.id, updated_at=now, version=Ticket.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+        if ticket is None:
+            raise TicketError("ticket", "That ticket does not exist.")
+        holder = _agent_names().get(ticket.assignee_id or 0, "another agent")
+        if ticket.assignee_id == actor.id:
+            raise ConflictError("assignee", "You already have this ticket.")
+        raise ConflictError("assignee", f"{holder} claimed this ticket first; it is theirs now.")
+    _audit(ticket_id, actor, "claimed", None, actor.name)
+    db.session.commit()
+    claimed = db.session.get(Ticket, ticket_id, populate_existing=True)
+    if claimed is None:
+        raise TicketError("ticket", "That ticket does not exist.")
+    return claimed
+
+
+def assign(ticket_id: int, assignee_id: int | None, *, actor: Actor) -> Ticket:
+    if not actor.staff:
+        raise TicketError("assignee", "Only agents can assign tickets.")
+    names = _agent_names()
+    if assignee_id is not None and assignee_id not in names:
+        raise TicketError("assignee", "Tickets can only be assigned to agents.")
+
+    def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
+        if ticket.assignee_id == assignee_id:
+            raise TicketError("assignee", "The ticket is already assigned that way.")
+        return {"assignee_id": assignee_id}
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        _audit(ticket.id, actor, "assigned", names.get(ticket.assignee_id or 0),
+               names.get(assignee_id or 0, "nobody"))
+
+    ticket = _change(ticket_id, compute, after)
+    if assignee_id is not None and assignee_id != actor.id:
+        agent = accounts.get_user(assignee_id)
+        if agent is not None:
+            notify.send(
+                agent.email, f"[#{ticket.number}] Assigned to you: {ticket.subject}",
+                f"Hi {agent.name},\n\n{actor.name} assigned ticket #{ticket.number} to you.\n"
+                f"Priority: {ticket.priority}; {sla.countdown(ticket.next_due, utcnow())}.\n\n"
+                f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}\n",
+            )
+    return ticket
+
+
+def _bulk(ticket_ids: Sequence[int], action: Callable[[int], Any]) -> BulkResult:
+    result = BulkResult()
+    for ticket_id in dict.fromkeys(ticket_ids):
+        try:
+            action(ticket_id)
+        except TicketError as exc:
+            db.session.rollback()
+            result.failed[ticket_id] = exc.message
+        else:
+            result.done.append(ticket_id)
+    return result
+
+
+def bulk_assign(ticket_ids: Sequence[int], assignee_id: int | None, *,
+                actor: Actor) -> BulkResult:
+    return _bulk(ticket_ids, lambda ticket_id: assign(ticket_id, assignee_id, actor=actor))
+
+
+def bulk_status(ticket_ids: Sequence[int], status: str, *, actor: Actor) -> BulkResult:
+    return _bulk(ticket_ids, lambda ticket_id: change_status(ticket_id, status, actor=actor))
+
+
+def link_article(ticket_id: int, slug: str, *, actor: Actor) -> Ticket:
+    if not actor.staff:
+        raise TicketError("article", "Only agents can link articles.")
+    found = articles.refs([slug])
+    if not found or not found[0].url:
+        raise TicketError("article", "That article does not exist.")
+
+    def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
+        if slug in ticket.linked_article_slugs:
+            raise TicketError("article", "That article is already linked.")
+        return {"linked_article_slugs": [*ticket.linked_article_slugs, slug]}
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        _audit(ticket.id, actor, "article_linked", None, slug)
+
+    return _change(ticket_id, compute, after)
+
+
+def rate(ticket_id: int, score: Any, comment: str | None, *, actor: Actor) -> TicketRating:
+    try:
+        value = int(str(score).strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 5:
+        raise TicketError("score", "Please choose a rating from 1 to 5.")
+    text = (comment or "").strip()
+    if len(text) > 2000:
+        raise TicketError("comment", "Keep the comment under 2,000 characters.")
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketError("ticket", "That ticket does not exist.")
+    if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):
+        raise TicketError("score", "You can rate the support once the ticket is solved.")
+    rating = TicketRating(ticket_id=ticket.id, score=value, comment=text)
+    db.session.add(rating)
+    _audit(ticket.id, actor, "rated", None, value)
+    emit(EventKind.CSAT, ticket_id=ticket.id, category=ticket.category, score=value,
+         source=str(ticket.source))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise TicketError("score", "This ticket has already been rated. Thank you!") from None
+    return rating
+
+
+# --- SLA sweep --------------------------------------------------------------------
+
+
+def sweep_slas(now: datetime | None = None) -> SweepReport:
+    """Record newly breached deadlines, escalate them, and close long-solved tickets."""
+    now = now or utcnow()
+    rule = {"bump_priority": True, "notify": True,
+            **(current_app.config.get("TICKET_ESCALATION") or {})}
+    actor = Actor.system()
+    breaches = escalated = 0
+    candidates = list(db.session.scalars(
+        select(Ticket.id).where(Ticket.next_due < now).order_by(Ticket.next_due)
+    ))
+    for ticket_id in candidates:
+        kinds: list[str] = []
+
+        def compute(ticket: Ticket, when: datetime, kinds: list[str] = kinds) -> dict[str, Any]:
+            kinds.clear()
+            values: dict[str, Any] = {"updated_at": ticket.updated_at}
+            if ticket.status not in ACTIVE_STATUSES:
+                return values
+            if ticket.first_responded_at is None and ticket.first_response_due < now \
+                    and ticket.first_response_breached_at is None:
+                values["first_response_breached_at"] = now
+                kinds.append("first_response")
+            if ticket.resolution_due < now and ticket.resolution_breached_at is None:
+                values["resolution_breached_at"] = now
+                kinds.append("resolution")
+            if kinds and rule["bump_priority"] and ticket.priority != TicketPriority.URGENT:
+                values["priority"] = PRIORITY_ORDER[PRIORITY_ORDER.index(ticket.priority) + 1]
+            return values
+
+        def after(ticket: Ticket, values: dict[str, Any], when: datetime,
+                  kinds: list[str] = kinds) -> None:
+            for kind in kinds:
+                _audit(ticket.id, actor, "sla_breach", None, kind)
+            if "priority" in values:
+                _audit(ticket.id, actor, "escalated", ticket.priority, values["priority"])
+
+        ticket = _change(ticket_id, compute, after)
+        if kinds:
+            breaches += len(kinds)
+            escalated += 1
+            if rule["notify"]:
+                _notify_breach(ticket, kinds)
+    closed = _close_long_solved(now)
+    return SweepReport(breaches, escalated, closed)
+
+
+def _notify_breach(ticket: Ticket, kinds: list[str]) -> None:
+    if ticket.assignee_id is not None:
+        agent = accounts.get_user(ticket.assignee_id)
+        recipients = [agent] if agent is not None else []
+    else:
+        recipients = accounts.users_with_role(Role.AGENT)
+    what = " and ".join(kind.replace("_", " ") for kind in kinds)
+    for agent in recipients:
+        notify.send(
+            agent.email, f"[#{ticket.number}] SLA breached: {ticket.subject}",
+            f"Hi {agent.name},\n\nTicket #{ticket.number} missed its {what} target and is now "
+            f"{ticket.priority} priority.\n\n{current_app.config['BASE_URL'].rstrip('/')}"
+            f"/tickets/{ticket.number}\n",
+        )
+
+
+def _close_long_solved(now: datetime) -> int:
+    cutoff = now - _reopen_window()
+    stale = list(db.session.scalars(select(Ticket.id).where(
+        Ticket.status == TicketStatus.SOLVED, Ticket.solved_at < cutoff)))
+    closed = 0
+    for ticket_id in stale:
+        try:
+            close(ticket_id, actor=Actor.system())
+        except TicketError:
+            db.session.rollback()
+            continue
+        closed += 1
+    return closed

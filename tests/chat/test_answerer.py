@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import date
+
+from portal.chat.answerer import compose
+from portal.chat.evaluation import score_question, summarise, token_recall
+from portal.chat.retrieval import Source, contextual_query
+from portal.kb.chunks import Passage, build_chunks, keyword_query
+from portal.kb.documents import ParsedArticle
+
+
+def article(body: str, slug: str = "reset-password") -> ParsedArticle:
+    return ParsedArticle(slug=slug, title="Reset your password", category="account", tags=(),
+                         summary="", status="published", audience="public",
+                         updated=date(2026, 1, 1), body=body, path=f"{slug}.md",
+                         content_hash="x")
+
+
+def passage(slug: str, heading: str, anchor: str, text: str) -> Passage:
+    return Passage(id=f"{slug}__0", slug=slug, title=slug.title(), heading=heading,
+                   anchor=anchor, category="account", audience="public", text=text, score=1.0,
+                   url=f"/kb/{slug}#{anchor}")
+
+
+def test_chunks_follow_headings_with_the_page_anchors() -> None:
+    body = "Intro line here.\n\n## Reset in the app\n\n1. Open **Settings**.\n2. Tap Reset.\n\n" \
+           "## Reset in the app\n\nSecond section with the same heading."
+    chunks = build_chunks(article(body))
+    assert [(c.heading, c.anchor) for c in chunks] == [
+        ("Reset your password", ""), ("Reset in the app", "reset-in-the-app"),
+        ("Reset in the app", "reset-in-the-app-1"),
+    ]
+    assert chunks[1].text == "- Open Settings.\n- Tap Reset."
+    assert chunks[1].embed_text.startswith("Reset your password — Reset in the app\n")
+
+
+def test_long_sections_are_split_into_pieces_of_bounded_size() -> None:
+    sentence = "The thermostat keeps its schedule while offline. "
+    chunks = build_chunks(article("## Long\n\n" + sentence * 120), max_words=100)
+    assert len(chunks) > 3
+    assert all(len(c.text.split()) <= 130 for c in chunks)
+    assert {c.anchor for c in chunks} == {"long"}
+
+
+def test_keyword_query_keeps_ten_content_words() -> None:
+    query = keyword_query("Hi, I'm having a problem: how do I reset the password on my "
+                          "Hearthly thermostat app after changing my phone number and email?")
+    assert query.split() == ["having", "reset", "password", "hearthly", "thermostat", "app",
+                             "after", "changing", "phone", "number"]
+
+
+def test_the_local_answer_uses_retrieved_sentences_and_cites_only_them() -> None:
+    sources = [
+        Source("reset-password", "Reset", "account", 2.0, "/kb/reset-password", (
+            passage("reset-password", "In the app", "in-the-app",
+                    "- Open Settings > Account.\n- Tap Reset password and follow the email."),
+        )),
+        Source("billing", "Billing", "billing", 1.0, "/kb/billing", (
+            passage("billing", "Invoices", "invoices", "Invoices are emailed every month."),
+        )),
+    ]
+    composed = compose("How do I reset my password?", sources)
+    assert "Tap Reset password and follow the email. [1]" in composed.text
+    assert composed.citations[0].url == "/kb/reset-password#in-the-app"
+    cited_urls = {c.url for c in composed.citations}
+    assert cited_urls <= {"/kb/reset-password#in-the-app", "/kb/billing#invoices"}
+
+
+def test_nothing_retrieved_composes_nothing() -> None:
+    assert compose("anything", []).citations == []
+
+
+def test_follow_ups_are_read_with_the_previous_question() -> None:
+    assert contextual_query("and on Android?", ["How do I pair the hub?"]) == \
+        "How do I pair the hub? and on Android?"
+    long_question = "How do I change the temperature schedule for weekends in the app"
+    assert contextual_query(long_question, ["How do I pair the hub?"]) == long_question
+    assert contextual_query("why?", []) == "why?"
+
+
+def test_eval_figures() -> None:
+    class Reply:
+        def __init__(self, answered: bool, slugs: list[str], cited: list[str]) -> None:
+            from portal.chat.answerer import Citation
+
+            self.answered, self.text, self.confidence, self.reason = answered, "reset it", 1.0, None
+            self.citations = [Citation(1, s, s, s, f"/kb/{s}") for s in cited]
+            self.retrieval = type("R", (), {"slugs": slugs})()
+
+    rows = [
+        score_question({"id": "1", "question": "q", "answerable": True, "gold_slugs": ["a"],
+                        "reference_answer": "reset it now"}, Reply(True, ["a", "b"], ["a"]), 10),
+        score_question({"id": "2", "question": "q", "answerable": True, "gold_slugs": ["B"]},
+                       Reply(False, ["a", "b"], []), 20),
+        score_question({"id": "3", "question": "q", "answerable": False, "gold_slugs": []},
+                       Reply(False, ["a"], []), 30),
+    ]
+    summary = summarise(rows)
+    assert summary["hit_at_1"] == 0.5 and summary["mrr"] == 0.75 and summary["hit_at_5"] == 1.0
+    assert summary["answered_when_answerable"] == 0.5
+    assert summary["handoff_when_unanswerable"] == 1.0
+    assert summary["citation_precision"] == 1.0
+    assert summary["latency_ms_p50"] == 20.0
+    assert token_recall("please reset it", "reset it now") == 2 / 3

@@ -1,0 +1,107 @@
+"""The manager dashboard: access, figures agreeing with the definitions, filters, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from portal.accounts.models import Role
+from portal.events import EventKind, emit
+from portal.extensions import db
+from tests.metrics.scenario import insert_scenario
+
+WEEK = {"start": "2025-03-03", "end": "2025-03-09"}
+
+
+@pytest.fixture
+def manager(login_as):
+    return login_as(Role.MANAGER)
+
+
+def test_customers_and_agents_are_refused(client, login_as) -> None:
+    assert client.get("/metrics").status_code == 302  # to the sign-in page
+    login_as(Role.AGENT)
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics/export/kpis.csv").status_code == 403
+
+
+def test_admin_passes(client, login_as) -> None:
+    login_as(Role.ADMIN)
+    assert client.get("/metrics").status_code == 200
+
+
+def test_dashboard_shows_the_scenario_figures(client, manager) -> None:
+    insert_scenario()
+    page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
+    assert "50.0%" in page  # deflection rate 3 / 6
+    assert "confirmed only 33.3%" in page
+    assert "7 of 9" in page  # SLA
+    assert "2.0 : 1" in page  # self-service score
+    assert "warranty claim" in page
+    assert 'href="/kb/editor?q=warranty+claim"' in page
+    assert 'href="/kb/editor/pairing"' in page
+    assert "<svg" in page and "style=" not in page
+    # Each tile explains itself.
+    assert 'title="(confirmed + assumed) ÷ (confirmed + assumed + escalated)' in page
+
+
+def test_htmx_request_gets_only_the_panel(client, manager) -> None:
+    insert_scenario()
+    response = client.get("/metrics", query_string={**WEEK, "category": "billing"},
+                          headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and "metrics-filters" not in body
+    assert "category “billing”" in body
+    assert "66.7%" in body  # billing deflection 2 / 3
+
+
+def test_empty_period_shows_dashes(client, manager) -> None:
+    page = client.get("/metrics", query_string={"start": "2024-01-01", "end": "2024-01-07"})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "No activity was recorded in this period" in body
+    assert "—" in body
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"start": "yesterday"}, "is not a date"),
+    ({"start": "2025-03-09", "end": "2025-03-03"}, "were swapped"),
+    ({"start": "2020-01-01", "end": "2025-03-03"}, "limited to 366 days"),
+])
+def test_bad_filters_get_a_clear_message(client, manager, query, message) -> None:
+    response = client.get("/metrics", query_string=query)
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+
+
+def test_csv_exports_every_table(client, manager) -> None:
+    insert_scenario()
+    for table in ("kpis", "tickets", "funnel", "series", "categories", "articles",
+                  "zero_results", "no_click", "handoff_topics", "unhelpful"):
+        response = client.get(f"/metrics/export/{table}.csv", query_string=WEEK)
+        assert response.status_code == 200, table
+        assert response.mimetype == "text/csv"
+        rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+        assert len(rows) >= 2, table
+    funnel = list(csv.reader(io.StringIO(
+        client.get("/metrics/export/funnel.csv", query_string=WEEK).get_data(as_text=True))))
+    assert funnel[1:] == [["Searches", "6", ""], ["Article views", "6", "1.0"],
+                          ["Chats", "8", "1.3333"], ["Hand-offs", "2", "0.25"],
+                          ["Tickets", "5", "2.5"]]
+    assert client.get("/metrics/export/nope.csv").status_code == 404
+
+
+def test_csv_export_defuses_formulas(client, manager) -> None:
+    emit(EventKind.SEARCH, occurred_at=__import__("datetime").datetime(2025, 3, 4, 9),
+         visitor_id="evil", query='=HYPERLINK("http://x")', results=0, search_id="e1",
+         source="kb")
+    emit(EventKind.SEARCH, occurred_at=__import__("datetime").datetime(2025, 3, 4, 9),
+         visitor_id="evil", query="@sum(a1)", results=0, search_id="e2", source="kb")
+    db.session.commit()
+    body = client.get("/metrics/export/zero_results.csv", query_string=WEEK).get_data(
+        as_text=True)
+    rows = list(csv.reader(io.StringIO(body)))
+    assert ["'=hyperlink(\"http://x\")", "1"] in rows
+    assert ["'@sum(a1)", "1"] in rows
