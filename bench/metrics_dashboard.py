@@ -52,9 +52,10 @@ def percentile(values: list[float], share: float) -> float:
 
 def events(limit: int) -> Iterator[dict[str, Any]]:
     # ~5.5 events per visit and ~0.24 tickets per visit, plus e-mailed tickets:
-    # 700 visits and 390 e-mailed tickets a day give ~1.0 M events and ~100 k tickets.
-    per_day = max(1, round(700 * limit / 1_000_000))
-    extra = max(0, round(390 * limit / 1_000_000))
+    # 740 visits and 410 e-mailed tickets a day give a little over 1.0 M events (cut to
+    # the limit) and ~100 k tickets.
+    per_day = max(1, round(740 * limit / 1_000_000))
+    extra = max(0, round(410 * limit / 1_000_000))
     produced = 0
     for item in generate_events(first_day=FIRST_DAY, days=DAYS, conversations_per_day=per_day,
                                 extra_tickets_per_day=extra, seed=11):

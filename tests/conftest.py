@@ -112,8 +112,6 @@ def _schema(base_overrides: dict[str, Any]) -> None:
     app = create_app(base_overrides)
     with app.app_context():
         upgrade()
-        # TEMPORARY while features are built in parallel: tables not yet in a migration.
-        db.create_all()
         db.engine.dispose()
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from portal.chat.retrieval import Source
-from portal.kb.chunks import terms
 
 MAX_SENTENCES = 4
 MAX_SOURCES = 2
@@ -37,6 +36,27 @@ class Composed:
     citations: list[Citation]
 
 
+_WORD = re.compile(r"\w[\w'-]*\w|\w", re.UNICODE)
+_FILLER = frozenset(
+    "a an and are as at be by can do does for from how i if in is it my of on or the this to "
+    "what when where which who why will with you your".split()
+)
+
+
+def terms(text: str) -> set[str]:
+    """Content words, crudely stemmed, for matching sentences to the question."""
+    found = set()
+    for word in _WORD.findall(text.lower()):
+        if word in _FILLER:
+            continue
+        for suffix in ("ing", "es", "s", "ed"):
+            if len(word) > 4 and word.endswith(suffix):
+                word = word[: -len(suffix)]
+                break
+        found.add(word)
+    return found
+
+
 def _units(text: str) -> list[str]:
     """Sentences of prose; list items (steps) stay whole."""
     out: list[str] = []
@@ -52,12 +72,12 @@ def _units(text: str) -> list[str]:
 
 
 def compose(question: str, sources: list[Source]) -> Composed:
-    query_terms = set(terms(question))
+    query_terms = terms(question)
     candidates: list[tuple[float, int, int, int, str]] = []
     for source_rank, source in enumerate(sources[:MAX_SOURCES]):
         for passage_rank, passage in enumerate(source.passages[:3]):
             for unit_index, unit in enumerate(_units(passage.text)):
-                overlap = len(query_terms & set(terms(unit)))
+                overlap = len(query_terms & terms(unit))
                 score = overlap - 0.8 * source_rank - 0.3 * passage_rank - 0.05 * unit_index
                 candidates.append((score, source_rank, passage_rank, unit_index, unit))
     if not candidates:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,8 @@ def eval_command(
     if not questions:
         raise click.ClickException(f"{questions_file} holds no questions")
 
-    def bar(items: list[object]) -> Any:
-        return click.progressbar(items, label="Asking", file=click.get_text_stream("stderr"))
+    def bar(items: Iterable[Any]) -> Any:
+        return click.progressbar(items, label="Asking", file=sys.stderr)
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     result = run_evaluation(app, content, questions, progress=bar)

@@ -132,14 +132,12 @@ def normalised_copy(content: Path, target: Path) -> Path:
     """
     import yaml
 
-    from portal.kb.documents import MAX_TITLE_LENGTH, split_front_matter
-
     for source in content.rglob("*.md"):
         relative = source.relative_to(content)
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         text = source.read_text(encoding="utf-8", errors="replace")
-        front, body, _ = split_front_matter(text)
+        front, body = _front_matter(text)
         meta = yaml.safe_load(front) if front else None
         if isinstance(meta, dict):
             if meta.get("slug"):
@@ -152,6 +150,14 @@ def normalised_copy(content: Path, target: Path) -> Path:
             text = f"---\n{front_text}---\n{body}"
         destination.write_text(text, encoding="utf-8")
     return target
+
+
+MAX_TITLE_LENGTH = 200
+
+
+def _front_matter(text: str) -> tuple[str | None, str]:
+    match = re.match(r"^---\s*\n(.*?)\n---\s*\n?(.*)$", text, re.DOTALL)
+    return (match.group(1), match.group(2)) if match else (None, text)
 
 
 def build_app(parent: Flask, workdir: Path) -> Flask:
@@ -182,7 +188,6 @@ def run_evaluation(
     from portal.chat import services as chat_services
     from portal.extensions import db
     from portal.kb import services as kb_services
-    from portal.kb.engine import get_engine
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-eval-"))
     app = build_app(parent, workdir)
@@ -203,7 +208,7 @@ def run_evaluation(
             del items
             summary = summarise(rows)
             summary["content_problems"] = len(report.errors)
-            engine = get_engine()
+            engine = kb_services.get_engine()
             for name in ("chunks", "articles"):
                 try:
                     engine.call(partial(_delete_index, uid=engine.index_name(name)))

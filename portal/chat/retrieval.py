@@ -14,7 +14,6 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from portal.kb import services as kb_services
-from portal.kb.engine import EngineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class KnowledgeBaseRetriever(BaseRetriever):
                 query_bundle.query_str, audiences=self.audiences, limit=self.limit
             )
             self.degraded = False
-        except EngineUnavailable:
+        except kb_services.EngineUnavailable:
             log.warning("chunk index unreachable; answering from database search")
             passages = self._database_passages(query_bundle.query_str)
             self.degraded = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from flask import (
@@ -114,11 +115,19 @@ def post_message() -> Any:
 @bp.route("/chat/<int:conversation_id>/messages/<int:message_id>/stream")
 @public
 def stream(conversation_id: int, message_id: int) -> Response:
-    conversation = _conversation_or_404(conversation_id)
-    message = _message_or_404(conversation, message_id)
+    _message_or_404(_conversation_or_404(conversation_id), message_id)
     audiences = _audiences()
-    pieces = services.stream_reply(conversation, message, audiences=audiences)
-    response = Response(stream_with_context(pieces), mimetype="text/plain")
+
+    def pieces() -> Iterator[str]:
+        # The body is produced after the view returns, under a fresh database session:
+        # load the rows again here rather than using ones from the view's session.
+        conversation = db.session.get(Conversation, conversation_id)
+        message = db.session.get(Message, message_id)
+        if conversation is None or message is None:
+            return
+        yield from services.stream_reply(conversation, message, audiences=audiences)
+
+    response = Response(stream_with_context(pieces()), mimetype="text/plain")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -5,7 +5,7 @@ import time
 import click
 from flask.cli import AppGroup
 
-from portal.metrics import rollup
+from portal.metrics import rollup, seed
 
 metrics_cli = AppGroup("metrics", help="Deflection metrics rollups.")
 
@@ -24,3 +24,32 @@ def rebuild() -> None:
     started = time.perf_counter()
     count = rollup.rebuild()
     click.echo(f"Rebuilt from {count} events in {time.perf_counter() - started:.1f} s.")
+
+
+def _seed(days: int, visits_per_day: int) -> None:
+    started = time.perf_counter()
+    report = seed.seed_demo_activity(days, visits_per_day=visits_per_day)
+    for problem in report.problems[:5]:
+        click.echo(f"  {problem}")
+    folded = rollup.refresh()
+    click.echo(
+        f"  {report.visits} visits, {report.searches} searches, {report.conversations} chats, "
+        f"{report.tickets} tickets: {report.events} events backdated over {days} days, "
+        f"{folded} folded into the metrics ({time.perf_counter() - started:.0f} s)."
+    )
+
+
+@click.command("seed")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 730))
+@click.option("--visits-per-day", default=10, show_default=True, type=click.IntRange(1, 500))
+def demo_seed(days: int, visits_per_day: int) -> None:
+    """Generate realistic activity through the KB, chat and ticket services (backdated)."""
+    _seed(days, visits_per_day)
+
+
+def seed_demo_step() -> None:
+    """The `demo setup` step: only on a portal with no activity yet."""
+    if seed.has_activity():
+        click.echo("  Activity already recorded: nothing seeded.")
+        return
+    _seed(90, 5)

@@ -494,7 +494,7 @@ def compute_report(
     created = {e.ticket_id: e for e in by_kind["ticket_created"] if e.ticket_id is not None}
 
     def ticket_category(event: EventRecord) -> str:
-        origin = created.get(event.ticket_id)
+        origin = created.get(event.ticket_id) if event.ticket_id is not None else None
         return (origin.category if origin is not None else event.category) or NO_CATEGORY
 
     # Conversations started in the period, and their outcomes.
@@ -539,14 +539,14 @@ def compute_report(
                  if e.data.get("article_slugs")}
     forms = happened("ticket_form_opened")
     deflected = 0
-    for form in forms:
-        form_id = form.data.get("form_id")
+    for opening in forms:
+        form_id = opening.data.get("form_id")
         if form_id not in suggested:
             continue
         followed = any(
-            form.occurred_at <= t.occurred_at <= form.occurred_at + FORM_WINDOW
+            opening.occurred_at <= t.occurred_at <= opening.occurred_at + FORM_WINDOW
             and ((form_id and t.data.get("form_id") == form_id)
-                 or same_customer(person(form), form.visitor_id, person(t), t.visitor_id))
+                 or same_customer(person(opening), opening.visitor_id, person(t), t.visitor_id))
             for t in created.values()
         )
         deflected += not followed
@@ -580,10 +580,11 @@ def compute_report(
     article_views = by_kind["article_view"]
     for ticket in tickets_created:
         ticket_person = person(ticket)
+        window_start = ticket.occurred_at - READ_BEFORE_TICKET_WINDOW
         read = {
             v.article_slug for v in article_views
             if v.article_slug
-            and ticket.occurred_at - READ_BEFORE_TICKET_WINDOW <= v.occurred_at <= ticket.occurred_at
+            and window_start <= v.occurred_at <= ticket.occurred_at
             and same_customer(ticket_person, ticket.visitor_id, person(v), v.visitor_id)
         }
         read_before.update(read)

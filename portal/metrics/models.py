@@ -54,7 +54,6 @@ class ConversationRollup(Base):
 
     __tablename__ = "metrics_conversation"
     __table_args__ = (
-        Index("ix_metrics_conversation_day", "day", "category", "outcome"),
         Index("ix_metrics_conversation_person", "person", "anchor"),
         Index("ix_metrics_conversation_visitor", "visitor_id", "anchor"),
     )
@@ -74,7 +73,6 @@ class CitationRollup(Base):
     """An article the bot cited in a conversation, with that conversation's outcome."""
 
     __tablename__ = "metrics_citation"
-    __table_args__ = (Index("ix_metrics_citation_day", "day", "category"),)
 
     conversation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     slug: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -88,7 +86,6 @@ class TicketRollup(Base):
     __table_args__ = (
         Index("ix_metrics_ticket_person", "person", "created_at"),
         Index("ix_metrics_ticket_visitor", "visitor_id", "created_at"),
-        Index("ix_metrics_ticket_csat", "csat_day", "category"),
     )
 
     ticket_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -106,7 +103,11 @@ class TicketSample(Base):
     """One first response or solve: its duration and whether it met its SLA."""
 
     __tablename__ = "metrics_ticket_sample"
-    __table_args__ = (Index("ix_metrics_ticket_sample_metric_day", "metric", "day", "category"),)
+    __table_args__ = (
+        Index("ix_metrics_ticket_sample_metric_day", "metric", "day", "category", "sla_met"),
+        # Walked in order of duration to read a percentile without sorting.
+        Index("ix_metrics_ticket_sample_metric_seconds", "metric", "seconds", "day", "category"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     metric: Mapped[str] = mapped_column(String(20))
@@ -134,6 +135,7 @@ class FormRollup(Base):
     __tablename__ = "metrics_form"
     __table_args__ = (
         Index("ix_metrics_form_day", "day"),
+        Index("ix_metrics_form_opened_at", "opened_at"),
         Index("ix_metrics_form_visitor", "visitor_id", "opened_at"),
         Index("ix_metrics_form_person", "person", "opened_at"),
     )
@@ -152,15 +154,18 @@ class ActorDay(Base):
     """Who was active on a day, per role: self-service browsers and ticket customers."""
 
     __tablename__ = "metrics_actor"
-    __table_args__ = (UniqueConstraint("role", "day", "category", "actor",
-                                       name="uq_metrics_actor_role_day_category_actor"),)
+    __table_args__ = (
+        UniqueConstraint("role", "category", "day", "actor",
+                         name="uq_metrics_actor_role_category_day_actor"),
+        # A sign-in re-keys a browser's rows to its account.
+        Index("ix_metrics_actor_actor", "actor"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     role: Mapped[str] = mapped_column(String(20))
     day: Mapped[date] = mapped_column(Date)
-    # "*" for activity that has no category (searches, chat openings): a
-    # category filter leaves it out, the unfiltered figure counts it. Not NULL,
-    # so the unique constraint still folds repeats into one row.
+    # Every activity has a row under "*" (what unfiltered figures count) and, when
+    # it has a category, one under that category (what a category filter counts).
     category: Mapped[str] = mapped_column(String(100))
     actor: Mapped[str] = mapped_column(String(80))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from datetime import date, time
 from typing import Any
@@ -12,14 +13,11 @@ from portal.extensions import db
 from portal.metrics import definitions as d
 from portal.metrics.models import (
     ActorDay,
-    CitationRollup,
-    ConversationRollup,
     DailyCount,
     FormRollup,
-    TicketRollup,
     TicketSample,
 )
-from portal.metrics.rollup import UNCATEGORISED_ACTIVITY
+from portal.metrics.rollup import ALL_CATEGORIES
 
 
 def _check_whole_days(period: d.Period) -> tuple[date, date]:
@@ -30,8 +28,9 @@ def _check_whole_days(period: d.Period) -> tuple[date, date]:
 
 def categories() -> list[str]:
     """Every category the rollups have seen, for the filter."""
-    names = set(db.session.scalars(select(ConversationRollup.category).distinct()))
-    names |= set(db.session.scalars(select(TicketRollup.category).distinct()))
+    names = db.session.scalars(
+        select(DailyCount.category).distinct()
+        .where(DailyCount.metric.in_(("chat_outcome", "ticket_created"))))
     return sorted(n for n in names if n)
 
 
@@ -49,23 +48,30 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
     def filtered(statement: Any, column: Any) -> Any:
         return statement.where(column == category) if category is not None else statement
 
-    # Conversation outcomes.
+    # Conversation outcomes (kept as daily counts, corrected when an outcome changes).
     statement = filtered(
-        select(ConversationRollup.day, ConversationRollup.category, ConversationRollup.outcome,
-               ConversationRollup.durable, func.count())
-        .where(in_range(ConversationRollup.day))
-        .group_by(ConversationRollup.day, ConversationRollup.category,
-                  ConversationRollup.outcome, ConversationRollup.durable),
-        ConversationRollup.category,
+        select(DailyCount.metric, DailyCount.day, DailyCount.category, DailyCount.key,
+               func.sum(DailyCount.count))
+        .where(DailyCount.metric.in_(("chat_outcome", "chat_durable")), in_range(DailyCount.day))
+        .group_by(DailyCount.metric, DailyCount.day, DailyCount.category, DailyCount.key),
+        DailyCount.category,
     )
-    outcomes = d.Outcomes()
-    per_category: dict[str, d.Outcomes] = defaultdict(d.Outcomes)
-    per_day: dict[date, d.Outcomes] = defaultdict(d.Outcomes)
-    for day, name, outcome, durable, n in db.session.execute(statement):
-        day = _as_date(day)
-        outcomes = outcomes.plus(outcome, bool(durable), n)
-        per_category[name] = per_category[name].plus(outcome, bool(durable), n)
-        per_day[day] = per_day[day].plus(outcome, bool(durable), n)
+    # Tallied in plain lists (confirmed, assumed, escalated, abandoned, durable): building
+    # frozen dataclasses row by row would cost more than the query.
+    slot = {str(o): i for i, o in enumerate(d.Outcome)}
+    total_tally = [0] * 5
+    category_tally: dict[str, list[int]] = defaultdict(lambda: [0] * 5)
+    day_tally: dict[date, list[int]] = defaultdict(lambda: [0] * 5)
+    for metric, day, name, key, n in db.session.execute(statement):
+        if not n:
+            continue
+        index = 4 if metric == "chat_durable" else slot[key]
+        for tally in (total_tally, category_tally[name], day_tally[_as_date(day)]):
+            tally[index] += int(n)
+    outcomes = d.Outcomes(*total_tally)
+    per_category = {name: d.Outcomes(*tally) for name, tally in category_tally.items()
+                    if any(tally)}
+    per_day = {day: d.Outcomes(*tally) for day, tally in day_tally.items()}
 
     # Daily volumes by category.
     volumes: dict[str, Counter[Any]] = defaultdict(Counter)
@@ -90,13 +96,16 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
     ).one()
     form = d.FormDeflection(int(form_row[0] or 0), int(form_row[1] or 0), int(form_row[2] or 0))
 
-    actors = select(ActorDay.role, func.count(distinct(ActorDay.actor))).where(
-        in_range(ActorDay.day)).group_by(ActorDay.role)
-    if category is not None:
-        actors = actors.where(ActorDay.category == category)
-    people = dict(db.session.execute(actors).all())
-    self_service = d.SelfService(int(people.get("self_service", 0)),
-                                 int(people.get("ticket_customer", 0)))
+    people = {
+        role: db.session.scalar(
+            select(func.count(distinct(ActorDay.actor))).where(
+                ActorDay.role == role,
+                ActorDay.category == (category if category is not None else ALL_CATEGORIES),
+                in_range(ActorDay.day)))
+        for role in ("self_service", "ticket_customer")
+    }
+    self_service = d.SelfService(int(people.get("self_service") or 0),
+                                 int(people.get("ticket_customer") or 0))
 
     tickets = _ticket_kpis(first, last, category, total("ticket_created"))
     funnel = d.Funnel(total("search"), total("article_view"), outcomes.total, total("handoff"),
@@ -141,66 +150,82 @@ def _ticket_kpis(first: date, last: date, category: str | None, created: int) ->
         backlog_query = backlog_query.where(DailyCount.category == category)
     backlog = int(db.session.scalar(backlog_query) or 0)
 
-    samples: dict[str, list[float]] = {"first_response": [], "resolution": []}
-    measured = met = 0
-    statement = select(TicketSample.metric, TicketSample.seconds, TicketSample.sla_met).where(
-        TicketSample.day.between(first, last))
-    if category is not None:
-        statement = statement.where(TicketSample.category == category)
-    for metric, seconds, sla_met in db.session.execute(statement):
-        samples[metric].append(seconds)
-        if sla_met is not None:
-            measured += 1
-            met += bool(sla_met)
+    def sample_filter(statement: Any, metric: str) -> Any:
+        statement = statement.where(TicketSample.metric == metric,
+                                    TicketSample.day.between(first, last))
+        return statement.where(TicketSample.category == category) if category else statement
 
-    csat_query = select(TicketRollup.csat_bot, func.count(), func.sum(TicketRollup.csat_score),
-                        func.sum(case((TicketRollup.csat_score >= d.SATISFIED_SCORE, 1),
-                                      else_=0))).where(
-        TicketRollup.csat_day.between(first, last), TicketRollup.csat_score.is_not(None)
-    ).group_by(TicketRollup.csat_bot)
+    distributions = {metric: _distribution(metric, sample_filter)
+                     for metric in ("first_response", "resolution")}
+    measured = met = 0
+    for metric in ("first_response", "resolution"):
+        counted, passed = db.session.execute(sample_filter(
+            select(func.count(TicketSample.sla_met),
+                   func.sum(case((TicketSample.sla_met.is_(True), 1), else_=0))), metric)).one()
+        measured += int(counted or 0)
+        met += int(passed or 0)
+
+    ratings = select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
+        DailyCount.metric.in_(("csat_bot", "csat_human")), DailyCount.day.between(first, last)
+    ).group_by(DailyCount.metric, DailyCount.key)
     if category is not None:
-        csat_query = csat_query.where(TicketRollup.category == category)
+        ratings = ratings.where(DailyCount.category == category)
     bot, human = d.Satisfaction(), d.Satisfaction()
-    for is_bot, responses, score, satisfied in db.session.execute(csat_query):
-        added = d.Satisfaction(int(responses), int(score or 0), int(satisfied or 0))
-        if is_bot:
-            bot = added
+    for metric, key, n in db.session.execute(ratings):
+        n, score = int(n or 0), int(key)
+        if not n:
+            continue
+        satisfied = n if score >= d.SATISFIED_SCORE else 0
+        if metric == "csat_bot":
+            bot = bot.add(score * n, n, satisfied)
         else:
-            human = human.add(added.total_score, added.responses, added.satisfied)
+            human = human.add(score * n, n, satisfied)
     return d.TicketKpis(
         created=created, backlog=backlog,
-        first_response=d.Distribution.of(samples["first_response"]),
-        resolution=d.Distribution.of(samples["resolution"]),
+        first_response=distributions["first_response"],
+        resolution=distributions["resolution"],
         sla_measured=measured, sla_met=met, csat_bot=bot, csat_human=human,
     )
+
+
+def _distribution(metric: str, where: Any) -> d.Distribution:
+    """Median and p90 (nearest rank) computed by the database, not by fetching every value."""
+    count = int(db.session.scalar(where(select(func.count()).select_from(TicketSample),
+                                        metric)) or 0)
+    if not count:
+        return d.Distribution()
+    if db.engine.dialect.name == "postgresql":
+        # percentile_disc is the nearest-rank percentile.
+        median, p90 = db.session.execute(where(select(
+            func.percentile_disc(0.5).within_group(TicketSample.seconds),
+            func.percentile_disc(0.9).within_group(TicketSample.seconds)), metric)).one()
+        return d.Distribution(count, median, p90)
+
+    def at_rank(share: float) -> float:
+        rank = max(1, math.ceil(share * count))
+        return float(db.session.scalar(where(
+            select(TicketSample.seconds).order_by(TicketSample.seconds)
+            .limit(1).offset(rank - 1), metric)))
+
+    return d.Distribution(count, at_rank(0.5), at_rank(0.9))
 
 
 def _article_rows(first: date, last: date, category: str | None) -> list[d.ArticleRow]:
     columns: dict[str, Counter[str]] = defaultdict(Counter)
     statement = select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
         DailyCount.metric.in_(("article_view", "vote_helpful", "vote_unhelpful",
-                               "read_before_ticket")),
+                               "read_before_ticket", "cited_resolved", "cited_escalated")),
         DailyCount.day.between(first, last),
     ).group_by(DailyCount.metric, DailyCount.key)
     if category is not None:
         statement = statement.where(DailyCount.category == category)
     for metric, slug, n in db.session.execute(statement):
         columns[metric][slug] += int(n)
-    cited = select(CitationRollup.slug, CitationRollup.outcome, func.count()).where(
-        CitationRollup.day.between(first, last)).group_by(CitationRollup.slug,
-                                                           CitationRollup.outcome)
-    if category is not None:
-        cited = cited.where(CitationRollup.category == category)
-    for slug, outcome, n in db.session.execute(cited):
-        if outcome in d.RESOLVED:
-            columns["resolved"][slug] += int(n)
-        elif outcome == d.Outcome.ESCALATED:
-            columns["escalated"][slug] += int(n)
     slugs = set().union(*(set(k for k, v in c.items() if v) for c in columns.values()))
     return [
         d.ArticleRow(slug, columns["article_view"][slug], columns["vote_helpful"][slug],
-                     columns["vote_unhelpful"][slug], columns["resolved"][slug],
-                     columns["escalated"][slug], columns["read_before_ticket"][slug])
+                     columns["vote_unhelpful"][slug], columns["cited_resolved"][slug],
+                     columns["cited_escalated"][slug], columns["read_before_ticket"][slug])
         for slug in slugs
     ]
 
@@ -227,4 +252,4 @@ def _no_click(first: date, last: date) -> tuple[d.Count, ...]:
     return tuple(d.Count(key, int(n)) for key, n in db.session.execute(statement))
 
 
-__all__ = ["UNCATEGORISED_ACTIVITY", "categories", "report"]
+__all__ = ["categories", "report"]

@@ -15,10 +15,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.clock import utcnow
@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 CHUNK = 400
-UNCATEGORISED_ACTIVITY = "*"
+# The actor rows every unfiltered count reads; a category filter reads its own rows.
+ALL_CATEGORIES = "*"
 ROLLUP_TABLES = (
     DailyCount, ConversationRollup, CitationRollup, TicketRollup, TicketSample, SearchRollup,
     FormRollup, ActorDay, IdentityLink, RollupState,
@@ -54,11 +55,15 @@ EVENT_COLUMNS = (
 
 
 def _insert(model: Any) -> Any:
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model.__table__)
+    """An INSERT that understands ON CONFLICT on both backends."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table_of(model))
+
+
+def table_of(model: Any) -> Table:
+    return cast(Table, model.__table__)
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -87,8 +92,7 @@ def _refresh_batch(settle_seconds: float) -> int:
         except IntegrityError:
             db.session.rollback()
         state = db.session.get(RollupState, 1)
-        assert state is not None
-    last_seen = state.last_event_id
+    last_seen = state.last_event_id if state is not None else 0
     db.session.commit()
 
     now = utcnow()
@@ -107,11 +111,11 @@ def _refresh_batch(settle_seconds: float) -> int:
         db.session.rollback()
         return 0
 
-    claimed = db.session.execute(
+    claimed = cast(Any, db.session.execute(
         update(RollupState)
         .where(RollupState.id == 1, RollupState.last_event_id == last_seen)
         .values(last_event_id=events[-1].id, updated_at=now)
-    ).rowcount
+    )).rowcount
     if claimed != 1:
         db.session.rollback()
         return 0
@@ -159,6 +163,25 @@ class _Form:
     changed: bool = False
 
 
+class _TicketIndex:
+    """New tickets by person and by browser, to find a customer's tickets quickly."""
+
+    def __init__(self, tickets: Iterable[_Ticket]) -> None:
+        self.by_person: dict[str, list[_Ticket]] = defaultdict(list)
+        self.by_visitor: dict[str, list[_Ticket]] = defaultdict(list)
+        for ticket in tickets:
+            if ticket.person:
+                self.by_person[ticket.person].append(ticket)
+            if ticket.visitor_id:
+                self.by_visitor[ticket.visitor_id].append(ticket)
+
+    def matching(self, person: str | None, visitor_id: str | None) -> list[_Ticket]:
+        found = list(self.by_person.get(person, ())) if person else []
+        if visitor_id:
+            found += [t for t in self.by_visitor.get(visitor_id, ()) if t not in found]
+        return found
+
+
 @dataclass
 class _Batch:
     events: list[d.EventRecord]
@@ -168,7 +191,7 @@ class _Batch:
     actors: set[tuple[str, date, str, str]] = field(default_factory=set)
     tickets: dict[int, _Ticket | None] = field(default_factory=dict)
     forms: list[_Form] = field(default_factory=list)
-    searches: dict[str, SearchRollup | None] = field(default_factory=dict)
+    searches: dict[str, SearchRollup] = field(default_factory=dict)
     new_searches: list[dict[str, Any]] = field(default_factory=list)
     clicked_searches: set[str] = field(default_factory=set)
     samples: list[dict[str, Any]] = field(default_factory=list)
@@ -176,6 +199,8 @@ class _Batch:
     ticket_probes: list[_Ticket] = field(default_factory=list)
     relinked_persons: set[str] = field(default_factory=set)
     relinked_visitors: set[str] = field(default_factory=set)
+    new_links: list[dict[str, Any]] = field(default_factory=list)
+    relinks: dict[str, str] = field(default_factory=dict)
 
     # --- reading what earlier batches left ---------------------------------------
 
@@ -206,16 +231,19 @@ class _Batch:
         search_ids = sorted({str(e.data.get("search_id")) for e in self.events
                              if e.kind == "search_click" and e.data.get("search_id")})
         for part in chunks(search_ids):
-            for row in db.session.scalars(
+            for search in db.session.scalars(
                 select(SearchRollup).where(SearchRollup.search_id.in_(part))
             ):
-                self.searches[row.search_id] = row
+                self.searches[search.search_id] = search
         form_ids = sorted({str(e.data.get("form_id")) for e in self.events
                            if e.kind == "ticket_form_suggestions" and e.data.get("form_id")})
         for part in chunks(form_ids):
-            for row in db.session.scalars(select(FormRollup).where(FormRollup.form_id.in_(part))):
-                self.forms.append(_Form(row.form_id, row.opened_at, row.visitor_id, row.person,
-                                        row.id, row.suggested, row.ticket_followed))
+            for opening in db.session.scalars(
+                select(FormRollup).where(FormRollup.form_id.in_(part))
+            ):
+                self.forms.append(_Form(opening.form_id, opening.opened_at, opening.visitor_id,
+                                        opening.person, opening.id, opening.suggested,
+                                        opening.ticket_followed))
 
     # --- folding events in -------------------------------------------------------------
 
@@ -234,6 +262,7 @@ class _Batch:
         self.follow_tickets()
         self.flush()
         self.recompute_conversations(self.conversations_to_recompute())
+        self.flush()
 
     def count(self, metric: str, moment: datetime | date, category: str | None = "",
               key: str | None = "", by: int = 1) -> None:
@@ -244,9 +273,10 @@ class _Batch:
         actor = event.visitor_id or (f"u:{event.user_id}" if event.user_id else None)
         if actor is None:
             return
-        category = (event.category or "") if event.kind in d.CATEGORISED_SELF_SERVICE \
-            else UNCATEGORISED_ACTIVITY
-        self.actors.add(("self_service", event.occurred_at.date(), category, actor))
+        day = event.occurred_at.date()
+        self.actors.add(("self_service", day, ALL_CATEGORIES, actor))
+        if event.kind in d.CATEGORISED_SELF_SERVICE:
+            self.actors.add(("self_service", day, event.category or "", actor))
 
     def on_search(self, event: d.EventRecord) -> None:
         self.count("search", event.occurred_at)
@@ -307,14 +337,16 @@ class _Batch:
         self.tickets[event.ticket_id] = ticket
         self.count("ticket_created", event.occurred_at, ticket.category)
         self.count("backlog", event.occurred_at, ticket.category)
-        self.actors.add(("ticket_customer", event.occurred_at.date(), ticket.category,
-                         ticket.person or f"t:{ticket.ticket_id}"))
+        customer = ticket.person or f"t:{ticket.ticket_id}"
+        for category in (ticket.category, ALL_CATEGORIES):
+            self.actors.add(("ticket_customer", event.occurred_at.date(), category, customer))
         self.ticket_probes.append(ticket)
         form_id = event.data.get("form_id")
         for form in self.forms:
+            form_person = self.relinks.get(form.person or "", form.person)
             if form.opened_at <= event.occurred_at <= form.opened_at + d.FORM_WINDOW and (
                 (form_id and form.form_id == str(form_id))
-                or d.same_customer(form.person, form.visitor_id, ticket.person, ticket.visitor_id)
+                or d.same_customer(form_person, form.visitor_id, ticket.person, ticket.visitor_id)
             ):
                 form.ticket_followed = form.changed = True
 
@@ -355,7 +387,14 @@ class _Batch:
         ticket = self.known_ticket(event)
         if ticket is None:
             return
-        ticket.csat_score = int(event.data.get("score") or 0)
+        if ticket.csat_score is not None and ticket.csat_day is not None:
+            # Only the latest rating of a ticket counts: take the earlier one back out.
+            self.count("csat_bot" if ticket.csat_bot else "csat_human", ticket.csat_day,
+                       ticket.category, str(ticket.csat_score), by=-1)
+        score = int(event.data.get("score") or 0)
+        self.count("csat_bot" if event.data.get("source") == "chat" else "csat_human",
+                   event.occurred_at, ticket.category, str(score))
+        ticket.csat_score = score
         ticket.csat_day = event.occurred_at.date()
         ticket.csat_bot = event.data.get("source") == "chat"
         ticket.changed = True
@@ -364,29 +403,44 @@ class _Batch:
         visitor, user = event.visitor_id, event.user_id
         if not visitor or user is None or visitor in self.links:
             return
-        # Everything recorded so far under the bare browser now belongs to the account.
-        self.flush()
+        # Everything recorded under the bare browser now belongs to the account; the
+        # rows are re-keyed in one go when the batch is written (`apply_relinks`).
         self.links[visitor] = user
-        db.session.add(IdentityLink(visitor_id=visitor, user_id=user))
-        old, new = f"v:{visitor}", f"u:{user}"
-        for model in (ConversationRollup, TicketRollup, FormRollup):
-            db.session.execute(update(model).where(model.person == old).values(person=new))
-        for ticket in self.tickets.values():
-            if ticket is not None and ticket.person == old:
-                ticket.person = new
-        for form in self.forms:
-            if form.person == old:
-                form.person = new
-        moved = db.session.execute(
-            select(ActorDay.day, ActorDay.category)
-            .where(ActorDay.role == "ticket_customer", ActorDay.actor == old)
-        ).all()
-        if moved:
-            db.session.execute(delete(ActorDay).where(
-                ActorDay.role == "ticket_customer", ActorDay.actor == old))
-            self.actors.update(("ticket_customer", day, category, new) for day, category in moved)
-        self.relinked_persons.add(new)
+        self.new_links.append({"visitor_id": visitor, "user_id": user})
+        self.relinks[f"v:{visitor}"] = f"u:{user}"
+        self.relinked_persons.add(f"u:{user}")
         self.relinked_visitors.add(visitor)
+
+    def apply_relinks(self) -> None:
+        if not self.relinks:
+            return
+        moves = self.relinks
+        for ticket in self.tickets.values():
+            if ticket is not None and ticket.person in moves:
+                ticket.person = moves[ticket.person]
+        for form in self.forms:
+            if form.person in moves:
+                form.person = moves[form.person]
+        self.actors = {(role, day, category, moves.get(actor, actor))
+                       if role == "ticket_customer" else (role, day, category, actor)
+                       for role, day, category, actor in self.actors}
+        params = [{"old": old, "new": new} for old, new in moves.items()]
+        for model in (ConversationRollup, TicketRollup, FormRollup):
+            table = table_of(model)
+            db.session.execute(update(table).where(table.c.person == bindparam("old"))
+                               .values(person=bindparam("new")), params)
+        actors = table_of(ActorDay)
+        for part in chunks(sorted(moves)):
+            moved = db.session.execute(
+                select(actors.c.day, actors.c.category, actors.c.actor)
+                .where(actors.c.actor.in_(part), actors.c.role == "ticket_customer")
+            ).all()
+            if moved:
+                db.session.execute(delete(actors).where(
+                    actors.c.actor.in_(part), actors.c.role == "ticket_customer"))
+                self.actors.update(("ticket_customer", day, category, moves[actor])
+                                   for day, category, actor in moved)
+        self.relinks = {}
 
     # --- what a batch changes elsewhere ----------------------------------------------------
 
@@ -394,6 +448,7 @@ class _Batch:
         """New tickets close the form openings (of earlier batches) they followed."""
         if not self.ticket_probes:
             return
+        self.apply_relinks()
         earliest = min(t.created_at for t in self.ticket_probes) - d.FORM_WINDOW
         latest = max(t.created_at for t in self.ticket_probes)
         known = {form.id for form in self.forms if form.id is not None}
@@ -404,15 +459,17 @@ class _Batch:
         forms = [_Form(r.form_id, r.opened_at, r.visitor_id, r.person, r.id, r.suggested, False)
                  for r in rows if r.id not in known]
         form_ids = self.ticket_form_ids()
+        by_form_id = {form_id: self.tickets[ticket_id] for ticket_id, form_id in form_ids.items()
+                      if self.tickets.get(ticket_id) is not None}
+        tickets_of = _TicketIndex(self.ticket_probes)
         for form in forms:
-            for ticket in self.ticket_probes:
-                if form.opened_at <= ticket.created_at <= form.opened_at + d.FORM_WINDOW and (
-                    (form.form_id and form.form_id == form_ids.get(ticket.ticket_id))
-                    or d.same_customer(form.person, form.visitor_id, ticket.person,
-                                       ticket.visitor_id)
-                ):
-                    form.ticket_followed = form.changed = True
-                    break
+            by_id = by_form_id.get(form.form_id) if form.form_id else None
+            candidates = list(tickets_of.matching(form.person, form.visitor_id))
+            if by_id is not None:
+                candidates.append(by_id)
+            if any(t is not None and form.opened_at <= t.created_at
+                   <= form.opened_at + d.FORM_WINDOW for t in candidates):
+                form.ticket_followed = form.changed = True
         self.forms.extend(f for f in forms if f.changed)
         self.read_before_tickets()
 
@@ -432,15 +489,20 @@ class _Batch:
         if not views:
             return
         self.load_links(v.visitor_id for v in views)
-        people = [(v, self.person(v.user_id, v.visitor_id)) for v in views]
+        by_person: dict[str, list[Any]] = defaultdict(list)
+        by_visitor: dict[str, list[Any]] = defaultdict(list)
+        for view in views:
+            view_person = self.person(view.user_id, view.visitor_id)
+            if view_person:
+                by_person[view_person].append(view)
+            if view.visitor_id:
+                by_visitor[view.visitor_id].append(view)
         for ticket in self.ticket_probes:
             start = ticket.created_at - d.READ_BEFORE_TICKET_WINDOW
-            read = {
-                view.article_slug for view, view_person in people
-                if start <= view.occurred_at <= ticket.created_at
-                and d.same_customer(ticket.person, ticket.visitor_id, view_person,
-                                    view.visitor_id)
-            }
+            nearby = (by_person.get(ticket.person or "", [])
+                      + by_visitor.get(ticket.visitor_id or "", []))
+            read = {view.article_slug for view in nearby
+                    if start <= view.occurred_at <= ticket.created_at}
             for slug in read:
                 self.count("read_before_ticket", ticket.created_at, ticket.category, slug)
 
@@ -464,24 +526,23 @@ class _Batch:
                        ConversationRollup.anchor)
                 .where(ConversationRollup.visitor_id.in_(part))
             ).all()
+        tickets_of = _TicketIndex(self.ticket_probes)
         for row in candidates:
             if row.person in self.relinked_persons or row.visitor_id in self.relinked_visitors:
                 dirty.add(row.conversation_id)
                 continue
-            for ticket in self.ticket_probes:
-                if (row.started_at <= ticket.created_at <= row.anchor + d.DURABLE_WINDOW
-                        and d.same_customer(row.person, row.visitor_id, ticket.person,
-                                            ticket.visitor_id)):
-                    dirty.add(row.conversation_id)
-                    break
+            if any(row.started_at <= t.created_at <= row.anchor + d.DURABLE_WINDOW
+                   for t in tickets_of.matching(row.person, row.visitor_id)):
+                dirty.add(row.conversation_id)
         return dirty
 
     def flush(self) -> None:
+        self.apply_relinks()
         if self.counts:
             statement = _insert(DailyCount)
             statement = statement.on_conflict_do_update(
                 index_elements=["metric", "day", "category", "key"],
-                set_={"count": DailyCount.__table__.c.count + statement.excluded["count"]},
+                set_={"count": table_of(DailyCount).c.count + statement.excluded["count"]},
             )
             rows = [{"metric": m, "day": day, "category": c, "key": k, "count": n}
                     for (m, day, c, k), n in self.counts.items() if n]
@@ -491,7 +552,7 @@ class _Batch:
         if self.actors:
             db.session.execute(
                 _insert(ActorDay).on_conflict_do_nothing(
-                    index_elements=["role", "day", "category", "actor"]),
+                    index_elements=["role", "category", "day", "actor"]),
                 [{"role": r, "day": day, "category": c, "actor": a}
                  for r, day, c, a in sorted(self.actors)],
             )
@@ -501,13 +562,18 @@ class _Batch:
                 index_elements=["search_id"]), self.new_searches)
             self.new_searches.clear()
         if self.clicked_searches:
+            table = table_of(SearchRollup)
             for part in chunks(sorted(self.clicked_searches)):
-                db.session.execute(update(SearchRollup).where(SearchRollup.search_id.in_(part))
+                db.session.execute(update(table).where(table.c.search_id.in_(part))
                                    .values(clicked=True))
             self.clicked_searches.clear()
         if self.samples:
             db.session.execute(_insert(TicketSample), self.samples)
             self.samples.clear()
+        if self.new_links:
+            db.session.execute(_insert(IdentityLink).on_conflict_do_nothing(
+                index_elements=["visitor_id"]), self.new_links)
+            self.new_links.clear()
         self.flush_tickets()
         self.flush_forms()
 
@@ -522,12 +588,18 @@ class _Batch:
         for ticket in fresh:
             ticket.is_new = ticket.changed = False
         changed = [t for t in self.tickets.values() if t is not None and t.changed]
-        for ticket in changed:
+        if changed:
+            table = table_of(TicketRollup)
             db.session.execute(
-                update(TicketRollup).where(TicketRollup.ticket_id == ticket.ticket_id).values(
-                    is_open=ticket.is_open, csat_score=ticket.csat_score,
-                    csat_day=ticket.csat_day, csat_bot=ticket.csat_bot, person=ticket.person)
+                update(table).where(table.c.ticket_id == bindparam("key")).values(
+                    is_open=bindparam("is_open"), csat_score=bindparam("csat_score"),
+                    csat_day=bindparam("csat_day"), csat_bot=bindparam("csat_bot"),
+                    person=bindparam("person")),
+                [{"key": t.ticket_id, "is_open": t.is_open, "csat_score": t.csat_score,
+                  "csat_day": t.csat_day, "csat_bot": t.csat_bot, "person": t.person}
+                 for t in changed],
             )
+        for ticket in changed:
             ticket.changed = False
 
     def flush_forms(self) -> None:
@@ -541,20 +613,66 @@ class _Batch:
             ).all()
             for form, form_id in zip(fresh, ids, strict=True):
                 form.id, form.changed = form_id, False
-        for form in self.forms:
-            if form.changed:
-                db.session.execute(update(FormRollup).where(FormRollup.id == form.id).values(
-                    suggested=form.suggested, ticket_followed=form.ticket_followed,
-                    person=form.person))
-                form.changed = False
+        changed = [f for f in self.forms if f.changed]
+        if changed:
+            table = table_of(FormRollup)
+            db.session.execute(
+                update(table).where(table.c.id == bindparam("key")).values(
+                    suggested=bindparam("suggested"),
+                    ticket_followed=bindparam("ticket_followed"), person=bindparam("person")),
+                [{"key": f.id, "suggested": f.suggested, "ticket_followed": f.ticket_followed,
+                  "person": f.person} for f in changed],
+            )
+        for form in changed:
+            form.changed = False
 
     def recompute_conversations(self, conversation_ids: set[int]) -> None:
         for part in chunks(sorted(conversation_ids)):
-            recompute_conversations(part, self.links)
+            for key, change in recompute_conversations(part, self.links).items():
+                self.counts[key] += change
 
 
-def recompute_conversations(conversation_ids: Sequence[int], links: dict[str, int]) -> None:
-    """Rewrite the outcome of these conversations from their events and the ticket rollup."""
+CountKey = tuple[str, date, str, str]
+
+
+def _outcome_counts(day: date, category: str, outcome: str, durable: bool,
+                    cited: Iterable[str], sign: int) -> dict[CountKey, int]:
+    counts: dict[CountKey, int] = defaultdict(int)
+    counts[("chat_outcome", day, category, outcome)] += sign
+    if durable:
+        counts[("chat_durable", day, category, "")] += sign
+    metric = ("cited_resolved" if outcome in d.RESOLVED
+              else "cited_escalated" if outcome == d.Outcome.ESCALATED else None)
+    if metric:
+        for slug in cited:
+            counts[(metric, day, category, slug[:200])] += sign
+    return counts
+
+
+def recompute_conversations(
+    conversation_ids: Sequence[int], links: dict[str, int]
+) -> dict[CountKey, int]:
+    """Rewrite the outcome of these conversations from their events and the ticket rollup.
+
+    Returns the changes to the daily counts (old outcomes out, new ones in).
+    """
+    deltas: dict[CountKey, int] = defaultdict(int)
+    old_cited: dict[int, list[str]] = defaultdict(list)
+    for conversation_id, slug in db.session.execute(
+        select(CitationRollup.conversation_id, CitationRollup.slug)
+        .where(CitationRollup.conversation_id.in_(conversation_ids))
+    ):
+        old_cited[conversation_id].append(slug)
+    for old in db.session.execute(
+        select(ConversationRollup.conversation_id, ConversationRollup.day,
+               ConversationRollup.category, ConversationRollup.outcome,
+               ConversationRollup.durable)
+        .where(ConversationRollup.conversation_id.in_(conversation_ids))
+    ):
+        for key, change in _outcome_counts(_as_date(old.day), old.category, old.outcome,
+                                           bool(old.durable), old_cited[old.conversation_id],
+                                           -1).items():
+            deltas[key] += change
     grouped: dict[int, list[d.EventRecord]] = defaultdict(list)
     for row in db.session.execute(
         select(*EVENT_COLUMNS).where(Event.conversation_id.in_(conversation_ids))
@@ -599,6 +717,9 @@ def recompute_conversations(conversation_ids: Sequence[int], links: dict[str, in
         if fact.visitor_id:
             times.update(by_visitor.get(fact.visitor_id, []))
         outcome, durable = d.classify_conversation(fact, times)
+        for key, change in _outcome_counts(fact.started_at.date(), fact.category, str(outcome),
+                                           durable, fact.cited, 1).items():
+            deltas[key] += change
         rows.append({
             "conversation_id": fact.conversation_id, "started_at": fact.started_at,
             "day": fact.started_at.date(), "anchor": fact.anchor, "category": fact.category,
@@ -612,3 +733,8 @@ def recompute_conversations(conversation_ids: Sequence[int], links: dict[str, in
         db.session.execute(_insert(ConversationRollup), rows)
     if citations:
         db.session.execute(_insert(CitationRollup), citations)
+    return deltas
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

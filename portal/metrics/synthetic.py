@@ -43,7 +43,7 @@ def generate_events(
     extra_tickets_per_day: int = 0, start_ids: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Yield emit()-style dicts (kind, occurred_at, columns, data fields) in time order per day."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     next_id = {"conversation": start_ids, "ticket": start_ids, "search": 0, "form": 0}
     visitors = [f"syn-v{n}" for n in range(max(50, conversations_per_day * days // 3))]
     linked: dict[str, int] = {}

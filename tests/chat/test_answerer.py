@@ -42,11 +42,12 @@ def test_long_sections_are_split_into_pieces_of_bounded_size() -> None:
     assert {c.anchor for c in chunks} == {"long"}
 
 
-def test_keyword_query_keeps_ten_content_words() -> None:
+def test_keyword_query_keeps_at_most_ten_content_words() -> None:
     query = keyword_query("Hi, I'm having a problem: how do I reset the password on my "
                           "Hearthly thermostat app after changing my phone number and email?")
-    assert query.split() == ["having", "reset", "password", "hearthly", "thermostat", "app",
-                             "after", "changing", "phone", "number"]
+    assert query.split() == ["reset", "password", "hearthly", "thermostat", "app", "changing",
+                             "phone", "number", "email"]
+    assert len(keyword_query(" ".join(f"word{i}" for i in range(30))).split()) == 10
 
 
 def test_the_local_answer_uses_retrieved_sentences_and_cites_only_them() -> None:

@@ -37,6 +37,8 @@ def test_manager_sees_the_dashboard(page, live_server, make_user):
     assert page.locator("[data-figure=deflection_rate] .tile-value").inner_text().endswith("%")
     tile = page.locator("[data-figure=deflection_rate]")
     assert "confirmed + assumed" in (tile.get_attribute("title") or "")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)  # let the "Updating…" indicator fade out
     screenshot(page, "metrics-dashboard")
 
     page.get_by_label("Category", exact=True).select_option("billing")

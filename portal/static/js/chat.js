@@ -60,17 +60,31 @@
   }
 
   var saveTimer = null;
+  var unsaved = null;
+  function draftData(form) {
+    var data = new FormData(form);  // includes the form's csrf_token field
+    data.set("action", "save");
+    return data;
+  }
   function autosave(form) {
+    unsaved = form;
     clearTimeout(saveTimer);
     saveTimer = setTimeout(function () {
-      var data = new FormData(form);
-      data.set("action", "save");
+      unsaved = null;
       fetch(form.dataset.draftUrl, {
-        method: "POST", body: data, credentials: "same-origin",
+        method: "POST", body: draftData(form), credentials: "same-origin",
         headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
       });
     }, 400);
   }
+  // Leaving before the debounced save ran: send it anyway.
+  window.addEventListener("pagehide", function () {
+    if (unsaved && navigator.sendBeacon) {
+      clearTimeout(saveTimer);
+      navigator.sendBeacon(unsaved.dataset.draftUrl, draftData(unsaved));
+      unsaved = null;
+    }
+  });
 
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:afterSettle", function (event) { scan(event.target); });

@@ -1,0 +1,120 @@
+"""Chat latency on a 2,000-article KB with the local answerer.
+
+Measures retrieval + decision + first streamed piece (what a customer waits for
+before text appears), against a plain Meilisearch keyword query as the raw engine.
+The KB: the demo content, both shared data sets and generated filler articles.
+Uses MEILI_URL/MEILI_MASTER_KEY if set, else starts its own Meilisearch.
+
+Run: .venv/bin/python bench/chat_latency.py [--articles 2000] [--questions 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+QUESTIONS = [
+    "How do I reset my password?", "My thermostat shows the wrong temperature",
+    "How do I pair the hub?", "Can I change my plan?", "Where is my order?",
+    "How do I set a weekend schedule?", "Why did my payment fail?",
+    "How do I connect Alexa?", "How do I share access with my family?",
+    "Is my data encrypted?",
+]
+WORDS = ("boiler radiator schedule sensor battery firmware update app router wifi hub pairing "
+         "invoice plan discount delivery warranty zone heating cooling humidity eco away mode "
+         "geofence vacation alert notification filter pump valve calibrate reset").split()
+
+
+def filler(index: int, rng: random.Random) -> str:
+    title = " ".join(rng.sample(WORDS, 4)).capitalize()
+    sections = []
+    for heading in ("Overview", "Steps"):
+        words = " ".join(rng.choice(WORDS) for _ in range(60))
+        sections.append(f"## {heading}\n\n{words.capitalize()}.\n")
+    return f"---\ntitle: {title} {index}\nslug: filler-{index}\n---\n\n" + "\n".join(sections)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--questions", type=int, default=100)
+    args = parser.parse_args()
+
+    from portal import create_app
+    from portal.chat import services
+    from portal.chat.evaluation import normalised_copy
+    from portal.kb import chunks
+    from portal.kb.documents import load_content
+    from portal.kb.engine import get_engine
+
+    workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
+    source = workdir / "source"
+    for part in ("wixqa", "techqa"):
+        if (DATA / part / "kb").exists():
+            normalised_copy(DATA / part / "kb", source / part)
+    articles = load_content(REPO / "content").articles
+    for part in ("wixqa", "techqa"):
+        articles += load_content(source / part).articles
+    rng = random.Random(7)
+    filler_dir = workdir / "filler"
+    filler_dir.mkdir()
+    for index in range(max(0, args.articles - len(articles))):
+        (filler_dir / f"filler-{index}.md").write_text(filler(index, rng))
+    articles += load_content(filler_dir).articles
+    articles = [replace(a, audience="public") if a.audience != "internal" else a for a in articles]
+
+    overrides = {
+        "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+        "INSTANCE_DIR": str(REPO / "instance"),
+        "MEILI_INDEX_PREFIX": "benchchat",
+    }
+    for key in ("MEILI_URL", "MEILI_MASTER_KEY"):
+        if os.environ.get(key):
+            overrides[key] = os.environ[key]
+    app = create_app(overrides)
+    with app.app_context():
+        started = time.perf_counter()
+        # The chunk index keeps its vectors between runs, so only new text is embedded.
+        for start in range(0, len(articles), 200):
+            chunks.index_article_chunks(articles[start : start + 200])
+        print(f"KB: {len(articles)} articles indexed in {time.perf_counter() - started:.1f} s")
+        engine = get_engine()
+        uid = engine.index_name("chunks")
+        audiences = ("public",)
+        list(services.Responder("warm up", audiences=audiences, history=[]))
+        first_piece, raw = [], []
+        for number in range(args.questions):
+            question = QUESTIONS[number % len(QUESTIONS)]
+            started = time.perf_counter()
+            stream = iter(services.Responder(question, audiences=audiences, history=[]))
+            next(stream)
+            first_piece.append((time.perf_counter() - started) * 1000)
+            for _ in stream:
+                pass
+            started = time.perf_counter()
+            engine.call(lambda c, q=question: c.index(uid).search(q, {"limit": 20}))
+            raw.append((time.perf_counter() - started) * 1000)
+
+    def pct(values: list[float], p: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+    for name, values in (("retrieval+decision+first piece", first_piece),
+                         ("raw Meilisearch keyword query", raw)):
+        print(f"{name}: p50 {pct(values, 0.5):.1f} ms, p95 {pct(values, 0.95):.1f} ms, "
+              f"p99 {pct(values, 0.99):.1f} ms")
+    print(f"ratio to the raw engine (p50): {pct(first_piece, 0.5) / pct(raw, 0.5):.1f}x")
+    print(f"throughput: {1000 / pct(first_piece, 0.5):.0f} replies/s on one thread")
+    print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Hand-off: the prefilled form, drafts that survive, the ticket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from portal.accounts.models import Role
+from portal.chat.models import Conversation
+from portal.events import Event, EventKind
+from portal.extensions import db
+from tests.chat.test_chat import ask
+
+
+@pytest.fixture(autouse=True)
+def _kb(indexed_kb: list[str]) -> None:
+    pass
+
+
+def _conversation() -> Conversation:
+    db.session.expire_all()  # the views committed through the same session
+    return db.session.scalars(select(Conversation)).one()
+
+
+def test_talk_to_a_person_prefills_and_the_draft_survives_leaving(client: Any) -> None:
+    ask(client, "My thermostat shows the wrong temperature, please help asap")
+    conversation = _conversation()
+    response = client.post("/chat/person", data={"conversation_id": conversation.id})
+    url = response.headers["Location"]
+    form = client.get(url).get_data(as_text=True)
+    assert "My thermostat shows the wrong temperature, please help asap" in form
+    assert '<option value="high" selected>' in form
+    assert "Conversation attached to the ticket" in form
+    client.post(url, data={"action": "save", "subject": "Wrong temperature",
+                           "description": "It reads 5 degrees too high.", "email": "a@b.example"},
+                headers={"HX-Request": "true"})
+    client.get("/kb")
+    again = client.get(url).get_data(as_text=True)
+    assert 'value="Wrong temperature"' in again and "It reads 5 degrees too high." in again
+    assert 'value="a@b.example"' in again
+    reasons = [e.data["reason"] for e in db.session.scalars(
+        select(Event).where(Event.kind == str(EventKind.HANDOFF)))]
+    assert reasons == ["user_action"]
+
+
+def test_anonymous_visitors_must_give_an_email(client: Any) -> None:
+    ask(client, "I want to talk to a person")
+    conversation = _conversation()
+    url = f"/chat/{conversation.id}/handoff"
+    response = client.post(url, data={"subject": "Help", "description": "Please call me",
+                                      "email": ""})
+    assert response.status_code == 422
+    assert "email address" in response.get_data(as_text=True)
+    assert _conversation().draft["description"] == "Please call me"
+
+
+def test_confirming_creates_the_ticket_with_transcript_and_articles(
+    client: Any, login_as: Any
+) -> None:
+    from portal.tickets.models import Ticket
+
+    login_as(Role.CUSTOMER)
+    ask(client, "How do I reset my password?")
+    conversation = _conversation()
+    client.post("/chat/person", data={"conversation_id": conversation.id})
+    response = client.post(f"/chat/{conversation.id}/handoff",
+                           data={"subject": "Password reset email never arrives",
+                                 "description": "I tried the steps, no email.",
+                                 "priority": "normal", "category": ""})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.subject == "Password reset email never arrives"
+    assert "How do I reset my password?" in (ticket.transcript or "")
+    conversation = _conversation()
+    assert conversation.state == "escalated" and conversation.ticket_id == ticket.id
+    created = db.session.scalars(select(Event).where(
+        Event.kind == str(EventKind.TICKET_CREATED))).one()
+    assert created.conversation_id == conversation.id
