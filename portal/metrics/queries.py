@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from datetime import date, time
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import Date, case, func, literal_column, select
 
 from portal.extensions import db
 from portal.metrics import definitions as d
@@ -96,12 +96,13 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
     ).one()
     form = d.FormDeflection(int(form_row[0] or 0), int(form_row[1] or 0), int(form_row[2] or 0))
 
+    # COUNT over a DISTINCT subquery: PostgreSQL hashes it instead of sorting.
     people = {
-        role: db.session.scalar(
-            select(func.count(distinct(ActorDay.actor))).where(
+        role: db.session.scalar(select(func.count()).select_from(
+            select(ActorDay.actor).where(
                 ActorDay.role == role,
                 ActorDay.category == (category if category is not None else ALL_CATEGORIES),
-                in_range(ActorDay.day)))
+                in_range(ActorDay.day)).distinct().subquery()))
         for role in ("self_service", "ticket_customer")
     }
     self_service = d.SelfService(int(people.get("self_service") or 0),
@@ -150,20 +151,22 @@ def _ticket_kpis(first: date, last: date, category: str | None, created: int) ->
         backlog_query = backlog_query.where(DailyCount.category == category)
     backlog = int(db.session.scalar(backlog_query) or 0)
 
-    def sample_filter(statement: Any, metric: str) -> Any:
-        statement = statement.where(TicketSample.metric == metric,
-                                    TicketSample.day.between(first, last))
+    def sample_filter(statement: Any, metric: str, *, in_duration_order: bool = False) -> Any:
+        day: Any = TicketSample.day
+        if in_duration_order:
+            # SQLite: "+column" keeps the day range from choosing the day index, so the
+            # planner walks the (metric, seconds, ...) index in order and stops at the
+            # rank instead of sorting the whole period.
+            day = literal_column("+metrics_ticket_sample.day", Date)
+        statement = statement.where(TicketSample.metric == metric, day.between(first, last))
         return statement.where(TicketSample.category == category) if category else statement
 
-    distributions = {metric: _distribution(metric, sample_filter)
-                     for metric in ("first_response", "resolution")}
+    distributions = {}
     measured = met = 0
     for metric in ("first_response", "resolution"):
-        counted, passed = db.session.execute(sample_filter(
-            select(func.count(TicketSample.sla_met),
-                   func.sum(case((TicketSample.sla_met.is_(True), 1), else_=0))), metric)).one()
-        measured += int(counted or 0)
-        met += int(passed or 0)
+        distributions[metric], counted, passed = _distribution(metric, sample_filter)
+        measured += counted
+        met += passed
 
     ratings = select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
         DailyCount.metric.in_(("csat_bot", "csat_human")), DailyCount.day.between(first, last)
@@ -188,26 +191,30 @@ def _ticket_kpis(first: date, last: date, category: str | None, created: int) ->
     )
 
 
-def _distribution(metric: str, where: Any) -> d.Distribution:
-    """Median and p90 (nearest rank) computed by the database, not by fetching every value."""
-    count = int(db.session.scalar(where(select(func.count()).select_from(TicketSample),
-                                        metric)) or 0)
-    if not count:
-        return d.Distribution()
-    if db.engine.dialect.name == "postgresql":
+def _distribution(metric: str, where: Any) -> tuple[d.Distribution, int, int]:
+    """Median and p90 (nearest rank) computed by the database, not by fetching every
+    value; with how many samples had an SLA result and how many met it."""
+    columns: list[Any] = [func.count(), func.count(TicketSample.sla_met),
+                          func.sum(case((TicketSample.sla_met.is_(True), 1), else_=0))]
+    postgresql = db.engine.dialect.name == "postgresql"
+    if postgresql:
         # percentile_disc is the nearest-rank percentile.
-        median, p90 = db.session.execute(where(select(
-            func.percentile_disc(0.5).within_group(TicketSample.seconds),
-            func.percentile_disc(0.9).within_group(TicketSample.seconds)), metric)).one()
-        return d.Distribution(count, median, p90)
+        columns += [func.percentile_disc(0.5).within_group(TicketSample.seconds),
+                    func.percentile_disc(0.9).within_group(TicketSample.seconds)]
+    row = db.session.execute(where(select(*columns), metric)).one()
+    count, measured, met = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+    if not count:
+        return d.Distribution(), measured, met
+    if postgresql:
+        return d.Distribution(count, row[3], row[4]), measured, met
 
     def at_rank(share: float) -> float:
         rank = max(1, math.ceil(share * count))
         return float(db.session.scalar(where(
             select(TicketSample.seconds).order_by(TicketSample.seconds)
-            .limit(1).offset(rank - 1), metric)))
+            .limit(1).offset(rank - 1), metric, in_duration_order=True)))
 
-    return d.Distribution(count, at_rank(0.5), at_rank(0.9))
+    return d.Distribution(count, at_rank(0.5), at_rank(0.9)), measured, met
 
 
 def _article_rows(first: date, last: date, category: str | None) -> list[d.ArticleRow]:

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.clock import utcnow
@@ -133,7 +133,24 @@ def rebuild() -> int:
     for model in ROLLUP_TABLES:
         db.session.execute(delete(model))
     db.session.commit()
-    return refresh()
+    count = refresh()
+    analyze()
+    return count
+
+
+def analyze() -> None:
+    """Refresh the planner's statistics after a bulk change to the rollups.
+
+    On PostgreSQL a VACUUM also marks the pages all-visible, which the dashboard's
+    index-only scans need; autovacuum gets there too, only later.
+    """
+    names = [table_of(model).name for model in ROLLUP_TABLES]
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE) " + ", ".join(names))
+    else:
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
 
 
 @dataclass

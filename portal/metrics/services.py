@@ -107,10 +107,3 @@ def dashboard(filters: Filters) -> Dashboard:
     return Dashboard(filters, current, previous,
                      d.bucket_series(current.series, filters.weekly), sorted(names))
 
-
-def has_events() -> bool:
-    from sqlalchemy import select
-
-    from portal.events import Event
-
-    return db.session.scalar(select(Event.id).limit(1)) is not None

@@ -42,7 +42,10 @@ def editor_search_url(term: str) -> str:
 
 
 def editor_article_url(slug: str) -> str:
-    return "/kb/editor/" + quote(slug, safe="")
+    try:
+        return url_for("kb.editor_edit", slug=slug)
+    except BuildError:
+        return "/kb/editor/" + quote(slug, safe="")
 
 
 def article_titles(slugs: list[str]) -> dict[str, str]:

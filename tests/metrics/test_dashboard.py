@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_dashboard_shows_the_scenario_figures(client, manager) -> None:
     assert "2.0 : 1" in page  # self-service score
     assert "warranty claim" in page
     assert 'href="/kb/editor?q=warranty+claim"' in page
-    assert 'href="/kb/editor/pairing"' in page
+    assert 'href="/kb/editor/pairing/edit"' in page
     assert "<svg" in page and "style=" not in page
     # Each tile explains itself.
     assert 'title="(confirmed + assumed) ÷ (confirmed + assumed + escalated)' in page
@@ -94,10 +95,10 @@ def test_csv_exports_every_table(client, manager) -> None:
 
 
 def test_csv_export_defuses_formulas(client, manager) -> None:
-    emit(EventKind.SEARCH, occurred_at=__import__("datetime").datetime(2025, 3, 4, 9),
+    emit(EventKind.SEARCH, occurred_at=datetime(2025, 3, 4, 9),
          visitor_id="evil", query='=HYPERLINK("http://x")', results=0, search_id="e1",
          source="kb")
-    emit(EventKind.SEARCH, occurred_at=__import__("datetime").datetime(2025, 3, 4, 9),
+    emit(EventKind.SEARCH, occurred_at=datetime(2025, 3, 4, 9),
          visitor_id="evil", query="@sum(a1)", results=0, search_id="e2", source="kb")
     db.session.commit()
     body = client.get("/metrics/export/zero_results.csv", query_string=WEEK).get_data(
