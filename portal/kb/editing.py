@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 from flask import current_app
-from sqlalchemy import delete, insert, select
+from sqlalchemy import String, cast, delete, func, insert, or_, select
 
 from portal.clock import utcnow
 from portal.extensions import db
@@ -129,10 +130,28 @@ def _root() -> Path:
     return Path(current_app.config["CONTENT_DIR"]).resolve()
 
 
-def editor_articles(status: str | None = None) -> list[EditorRow]:
+# Words a customer's question carries that no article title would: dropping them lets a
+# content-gap query such as "how do I pair my phone" find the article about pairing.
+_FILLER_WORDS = frozenset(
+    "a an and are can could do does for from how i in is it me my of on or should the to "
+    "what when where which why with you your".split()
+)
+
+
+def editor_articles(status: str | None = None, text: str | None = None) -> list[EditorRow]:
+    """Articles for the editor's list; `text` narrows it to titles, slugs, tags or summaries
+    containing every word, so a content gap from the dashboard lands on what already covers it."""
     query = select(KbArticle).order_by(KbArticle.category, KbArticle.title)
     if status in EDITABLE_STATUSES:
         query = query.where(KbArticle.status == status)
+    words = [w for w in re.findall(r"\w+", (text or "").lower()) if w not in _FILLER_WORDS]
+    for word in words[:8]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(*(
+            func.lower(column).like(pattern, escape="\\")
+            for column in (KbArticle.title, KbArticle.slug, cast(KbArticle.tags, String),
+                           KbArticle.summary)
+        )))
     return [
         EditorRow(r.slug, r.title, r.category, r.status, r.audience, r.views, r.helpful_yes,
                   r.helpful_no, r.last_editor_name, r.changed_at)

@@ -29,7 +29,9 @@ def _saved_message(result: editing.SaveResult, verb: str) -> None:
 @role_required(Role.EDITOR)
 def editor_list():
     status = request.args.get("status") or None
-    return render("kb/editor_list.html", rows=editing.editor_articles(status), status=status)
+    text = (request.args.get("q") or "").strip()[:200]
+    return render("kb/editor_list.html", rows=editing.editor_articles(status, text),
+                  status=status, q=text)
 
 
 def _edit_page(slug: str | None, form: editing.ArticleForm, errors: dict[str, str] | None = None,
@@ -47,7 +49,8 @@ def _edit_page(slug: str | None, form: editing.ArticleForm, errors: dict[str, st
 @role_required(Role.EDITOR)
 def editor_new():
     if request.method == "GET":
-        form = editing.ArticleForm(category=request.args.get("category", ""), status="draft",
+        form = editing.ArticleForm(title=request.args.get("title", "")[:200],
+                                   category=request.args.get("category", ""), status="draft",
                                    body="Write a short introduction.\n\n## First step\n")
         return _edit_page(None, form)
     form = editing.ArticleForm.from_mapping(request.form)

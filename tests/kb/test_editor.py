@@ -161,3 +161,20 @@ def test_editor_save_while_meilisearch_is_down_is_kept_and_queued(app, editor_kb
     assert "Now with passkeys." in (editor_kb / "account/two-step.md").read_text()
     assert "index update is queued" in client.get(response.location).text
     assert services.pending_count() == 1
+
+
+def test_content_gap_link_finds_covering_articles_or_offers_a_new_one(app, editor_kb, client,
+                                                                       login_as):
+    login_as(Role.EDITOR)
+    # The dashboard links a failed search here as ?q=; filler words must not hide the match.
+    page = client.get("/kb/editor", query_string={"q": "how do I reset my password"}).text
+    assert "reset-password" in page and "two-step" not in page and "upcoming-plan" not in page
+    by_tag = client.get("/kb/editor", query_string={"q": "security"}).text
+    assert "two-step" in by_tag and "reset-password" not in by_tag
+    # LIKE wildcards typed by a person are literal text, not patterns.
+    assert "No article mentions" in client.get("/kb/editor", query_string={"q": "%_"}).text
+    missing = client.get("/kb/editor", query_string={"q": "heat pump noise"}).text
+    assert "No article mentions “heat pump noise”" in missing
+    assert "/kb/editor/new?title=heat+pump+noise" in missing
+    new_page = client.get("/kb/editor/new", query_string={"title": "heat pump noise"}).text
+    assert 'value="heat pump noise"' in new_page
