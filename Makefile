@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck browser-deps meili clean bench
+.PHONY: run test install lint typecheck browser-deps mail-deps meili clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,16 +34,42 @@ browser-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| { echo "Could not install chromium: run 'apt-get install chromium' as root"; exit 1; }; }
 
+# The email intake's IMAP tests run against a real dovecot started with a throwaway
+# configuration (on a host with systemd, installing it may also start the distribution's
+# own dovecot service, which the tests do not use).
+mail-deps:
+	@command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || { \
+		echo "Installing Debian's dovecot-imapd for the email intake tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
+		|| { echo "Could not install dovecot-imapd: run 'apt-get install dovecot-imapd' as root"; exit 1; }; }
+
 lint: install
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/mypy
 
-test: meili browser-deps lint
+test: meili browser-deps mail-deps lint
 	$(BIN)/pytest -q -p no:cacheprovider --db=sqlite
 	$(BIN)/pytest -q -p no:cacheprovider --db=postgresql -m "not browser"
 
+# Known vulnerabilities in the installed dependencies. --strict fails when a package could
+# not be checked (no network to PyPI's JSON API or OSV) instead of reporting a false "clean".
+AUDIT_VENV := .venv-audit
+audit: install
+	test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
+		$(AUDIT_VENV)/bin/pip install --quiet pip-audit; }
+	$(BIN)/pip freeze --exclude-editable > $(AUDIT_VENV)/requirements.txt
+	$(AUDIT_VENV)/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off \
+		-r $(AUDIT_VENV)/requirements.txt
+
+# Each benchmark prints its figures; the README keeps the latest. Slow: tens of minutes.
 bench: meili
-	$(BIN)/python -m bench
+	$(BIN)/python bench/kb_search.py
+	$(BIN)/python bench/chat_embedding.py
+	$(BIN)/python bench/chat_latency.py
+	$(BIN)/python bench/tickets_queue.py
+	$(BIN)/python bench/metrics_dashboard.py
+	$(BIN)/python bench/mail_intake.py
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) instance/portal.db instance/meili test-artifacts

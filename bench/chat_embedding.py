@@ -6,6 +6,7 @@ Run: .venv/bin/python bench/chat_embedding.py [--threads 2] [--chunks 400]
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import time
@@ -30,6 +31,7 @@ def main() -> None:
             for article in load_content(source).articles:
                 texts.extend(c.embed_text for c in build_chunks(article))
     texts = texts[: args.chunks]
+    load_before = os.getloadavg()[0]
     embedder = Embedder(threads=args.threads)
     pieces = [min(256, embedder.count_word_pieces(t)) for t in texts]
     embedder.encode(texts[:16])  # warm up
@@ -50,6 +52,8 @@ def main() -> None:
           f"{', '.join(f'{r:.1f}' for r in runs)}) on {args.threads} threads")
     print(f"query embedding: p50 {query_ms[len(query_ms) // 2]:.1f} ms, "
           f"p95 {query_ms[int(len(query_ms) * 0.95)]:.1f} ms, p99 {query_ms[-1]:.1f} ms")
+    # Other work on the same cores slows the model down in proportion: say how busy they were.
+    print(f"load average (1 min) before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -27,6 +27,11 @@ QUESTIONS = [
     "How do I set a weekend schedule?", "Why did my payment fail?",
     "How do I connect Alexa?", "How do I share access with my family?",
     "Is my data encrypted?",
+    # Long messages with a subject line cost a second query embedding.
+    "Hub will not pair\n\nI pressed the pairing button twice and the light keeps blinking "
+    "orange. The app says no hub found. What should I try next?",
+    "Invoice shows the wrong plan\n\nI moved to the yearly plan last month but my invoice "
+    "still shows the monthly price. How do I get this corrected?",
 ]
 WORDS = ("boiler radiator schedule sensor battery firmware update app router wifi hub pairing "
          "invoice plan discount delivery warranty zone heating cooling humidity eco away mode "

@@ -16,6 +16,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.from_mapping(settings.flask_config())
     app.extensions["portal.settings"] = settings
+    if settings.TRUSTED_PROXIES:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind a reverse proxy every request comes from the proxy: per-address rate
+        # limits and logs need the client address it forwards.
+        hops = settings.TRUSTED_PROXIES
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from portal import errors, ratelimit, security, visitor, web
     from portal.extensions import csrf, db, login_manager, migrate

@@ -52,26 +52,66 @@ def run(ctx: click.Context, host: str, port: int, reload: bool) -> None:
 
 @main.command("serve")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
-@click.option("--workers", default=2, type=int, show_default=True)
-@click.option("--threads", default=16, type=int, show_default=True)
+@click.option("--workers", default=2, type=int, show_default=True,
+              help="Processes; about one per core.")
+@click.option("--threads", default=16, type=int, show_default=True,
+              help="Requests served at once by each process, streams included.")
+@click.option("--timeout", default=60, type=int, show_default=True,
+              help="Seconds a silent worker process may hang before it is replaced.")
+@click.option("--keep-alive", default=75, type=int, show_default=True,
+              help="Seconds an idle client connection stays open; above the proxy's own idle "
+                   "timeout, so the proxy never sends on a connection the portal just closed.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
 @with_appcontext
-def serve(bind: str, workers: int, threads: int) -> None:
-    """Production server: gunicorn with gthread workers (streamed chat answers hold a thread)."""
+def serve(bind: str, workers: int, threads: int, timeout: int, keep_alive: int,
+          access_log: bool) -> None:
+    """Production server: gunicorn with gthread workers.
+
+    A streamed chat answer keeps its request open for seconds. With gthread it holds one
+    thread, so the other threads of the process go on serving pages; a sync worker would
+    be blocked whole, and gevent would need every library (psycopg, onnxruntime, the
+    OpenAI client) to cooperate with its monkey-patching.
+    """
     _checked_app()
     engine = _start_search()
-    env = dict(os.environ)
-    if engine is not None and engine.is_managed and engine.url:
-        # Workers share the child this process started instead of starting their own.
-        env["MEILI_URL"], env["MEILI_MASTER_KEY"] = engine.url, engine.api_key
     args = [
         sys.executable, "-m", "gunicorn", "portal.wsgi:app",
         "--bind", bind, "--worker-class", "gthread", "--workers", str(workers),
-        "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "30",
-        "--access-logfile", "-",
+        "--threads", str(threads), "--timeout", str(timeout), "--graceful-timeout", "30",
+        # gthread parks idle connections in its poller, so a long keep-alive costs no thread.
+        "--keep-alive", str(keep_alive),
+        # No control socket: its default path is per user, so two portals on one
+        # machine would fight over it, and nothing here uses it.
+        "--no-control-socket",
     ]
+    if access_log:
+        args += ["--access-logfile", "-"]
+    if engine is None or not engine.is_managed:
+        # gunicorn takes over this process, so signals from a supervisor reach it directly.
+        os.execv(sys.executable, args)  # noqa: S606 - an argument list, no shell
+    env = dict(os.environ)
+    if engine.url:
+        # Workers share the child this process started instead of starting their own.
+        env["MEILI_URL"], env["MEILI_API_KEY"] = engine.url, engine.api_key
+    raise SystemExit(_supervise(args, env))
+
+
+def _supervise(args: list[str], env: dict[str, str]) -> int:
+    """Run gunicorn as a child, passing on stop and reload signals.
+
+    This process stays because it owns the managed Meilisearch, which it stops on exit.
+    """
+    import signal
     import subprocess
 
-    raise SystemExit(subprocess.call(args, env=env))
+    child = subprocess.Popen(args, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    return child.wait()
 
 
 def _start_search():

@@ -32,9 +32,12 @@ class Settings:
     ENV: str = "development"
     SECRET_KEY: str = ""
     DATABASE_URL: str = ""
+    DB_POOL_SIZE: int = 8
+    DB_CONNECT_TIMEOUT: int = 5
     INSTANCE_DIR: str = "instance"
     CONTENT_DIR: str = "content"
     BASE_URL: str = "http://127.0.0.1:5000"
+    TRUSTED_PROXIES: int = 0
 
     MEILI_URL: str = ""
     MEILI_MASTER_KEY: str = ""
@@ -48,11 +51,14 @@ class Settings:
     OPENAI_BASE_URL: str = ""
     CHAT_MODEL: str = "gpt-4o-mini"
     LLM_TIMEOUT: float = 20.0
+    LLM_COOLDOWN: float = 30.0
 
     REDIS_URL: str = ""
     LOGIN_LIMIT_PER_ACCOUNT: int = 5
     LOGIN_LIMIT_PER_IP: int = 20
     LOGIN_LIMIT_WINDOW: int = 900
+    CHAT_LIMIT_PER_SESSION: int = 20
+    CHAT_LIMIT_PER_IP: int = 60
 
     SMTP_HOST: str = ""
     SMTP_PORT: int = 25
@@ -60,6 +66,21 @@ class Settings:
     SMTP_PASSWORD: str = ""
     SMTP_STARTTLS: bool = False
     MAIL_FROM: str = "Hearthly Support <support@hearthly.example>"
+
+    # Email intake (portal/tickets/mail): IMAP for `portal mail fetch`, the listener
+    # for `portal mail serve`, and the limits both apply.
+    MAIL_ADDRESSES: str = ""
+    MAIL_IMAP_HOST: str = ""
+    MAIL_IMAP_PORT: int = 0
+    MAIL_IMAP_USER: str = ""
+    MAIL_IMAP_PASSWORD: str = ""
+    MAIL_IMAP_SSL: bool = True
+    MAIL_IMAP_FOLDER: str = "INBOX"
+    MAIL_LISTEN_HOST: str = "127.0.0.1"
+    MAIL_LISTEN_PORT: int = 2525
+    MAIL_LISTEN_MAX_BYTES: int = 50_000_000
+    MAIL_MAX_MESSAGE_BYTES: int = 15_000_000
+    MAIL_MAX_ATTACHMENT_BYTES: int = 10_000_000
 
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -109,11 +130,31 @@ class Settings:
                 "SECRET_KEY is too weak for production: use at least "
                 f"{MIN_PRODUCTION_SECRET_LENGTH} random characters."
             )
+        if self.is_production and self.MEILI_URL and self.MEILI_MASTER_KEY:
+            raise ConfigError(
+                "MEILI_MASTER_KEY is set for an external Meilisearch: give the portal an API key "
+                "scoped to its indexes instead (MEILI_API_KEY; `portal meili create-key` makes "
+                "one from the master key)."
+            )
         if not updates:
             return self
         current = {f.name: getattr(self, f.name) for f in fields(self)}
         current.update(updates)
         return Settings(**current)
+
+    def engine_options(self) -> dict[str, Any]:
+        # pool_pre_ping tests a pooled connection before handing it out, so the first
+        # request after a database restart reconnects instead of failing.
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.DATABASE_URL.startswith("postgresql"):
+            options.update(
+                pool_size=self.DB_POOL_SIZE,
+                max_overflow=self.DB_POOL_SIZE,
+                pool_recycle=1800,
+                pool_timeout=10,
+                connect_args={"connect_timeout": self.DB_CONNECT_TIMEOUT},
+            )
+        return options
 
     def flask_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -121,7 +162,7 @@ class Settings:
         }
         config.update(
             SQLALCHEMY_DATABASE_URI=self.DATABASE_URL,
-            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+            SQLALCHEMY_ENGINE_OPTIONS=self.engine_options(),
             SESSION_COOKIE_HTTPONLY=True,
             SESSION_COOKIE_SAMESITE="Lax",
             SESSION_COOKIE_SECURE=self.is_production,

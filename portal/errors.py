@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db
@@ -57,6 +60,36 @@ def init_app(app: Flask) -> None:
         detail = error.description if status in (400, 413, 429) and _is_custom(error) else None
         retry_after = getattr(error, "retry_after", None)
         return _error_response(status, detail, retry_after)
+
+    @app.teardown_appcontext
+    def close_session_even_if_the_database_went_away(_error: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (registered earlier, run later). When
+        # the database dropped the connection mid-request, the rollback in session.close()
+        # fails again and would turn an answered request into a 500: drop it instead.
+        try:
+            db.session.close()
+        except SQLAlchemyError:
+            with contextlib.suppress(SQLAlchemyError):
+                db.session().invalidate()
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        # The database went away (restart, failover): say so honestly, since unlike a
+        # 500 nothing was saved, and let the pool reconnect on the next request.
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            db.session.remove()
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
+                           str(error.orig or error).splitlines()[0])
+        message = ("The database is not answering for a moment, so this was not saved. "
+                   "Please try again in a few seconds.")
+        try:
+            return _error_response(503, message, retry_after=5)
+        except SQLAlchemyError:
+            # The page layout reads the signed-in user from the same database.
+            db.session.remove()
+            return message, 503, {"Retry-After": "5", "Content-Type": "text/plain"}
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     TICKET_SOLVED = "ticket_solved"
     TICKET_REOPENED = "ticket_reopened"
     TICKET_CLOSED = "ticket_closed"
+    TICKET_ASSIGNED = "ticket_assigned"
+    TICKET_ESCALATED = "ticket_escalated"
     CSAT = "csat"
 
 

@@ -1,8 +1,13 @@
-"""Security headers on every response."""
+"""Security headers on every response, and input no database can take cleaned up front."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from itertools import chain
+from typing import Any
+
+from flask import Flask, Response, abort, request
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.routing import IntegerConverter, Map
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -18,9 +23,55 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# Row ids and ticket numbers are 32-bit integers: a longer number in a URL is no row.
+MAX_ROW_ID = 2**31 - 1
+NUL_MESSAGE = ("That address contains a NUL character, so it names no page. "
+               "Check the link and try again.")
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` limited to what the database's integer columns hold (404 beyond)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def _without_nul(values: MultiDict[str, str]) -> ImmutableMultiDict[str, str] | None:
+    """The same parameters with NUL characters removed, or None when there were none."""
+    if not any("\x00" in value for value in chain.from_iterable(values.listvalues())):
+        return None
+    return ImmutableMultiDict([
+        (key.replace("\x00", ""), value.replace("\x00", ""))
+        for key, value in values.items(multi=True)
+    ])
+
+
+def _drop_nul_characters() -> None:
+    """PostgreSQL cannot store NUL in text, and no one means to type it: the parameters
+    each view sees are the same without it, so a stray NUL costs the person nothing."""
+    # Werkzeug caches the parsed parameters in the request's __dict__; replacing them
+    # there is what every later reader (forms, CSRF, views) sees.
+    cleaned_args = _without_nul(request.args)
+    if cleaned_args is not None:
+        request.__dict__["args"] = cleaned_args
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        cleaned_form = _without_nul(request.form)
+        if cleaned_form is not None:
+            request.__dict__["form"] = cleaned_form
 
 
 def init_app(app: Flask) -> None:
+    # Set before any blueprint adds its routes, so every <int:...> uses it.
+    app.url_map.converters["int"] = RowIdConverter
+
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        # A NUL in the path names no page; in parameters it is dropped (see above).
+        if "\x00" in request.path:
+            abort(400, NUL_MESSAGE)
+        _drop_nul_characters()
+
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         headers = response.headers

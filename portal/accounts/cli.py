@@ -14,6 +14,7 @@ DEMO_USERS = [
     ("customer2@example.com", "Robin Reader", Role.CUSTOMER),
     ("agent@example.com", "Alex Agent", Role.AGENT),
     ("agent2@example.com", "Sam Support", Role.AGENT),
+    ("agent3@example.com", "Jordan Expert", Role.AGENT),
     ("editor@example.com", "Eden Editor", Role.EDITOR),
     ("manager@example.com", "Morgan Manager", Role.MANAGER),
     ("admin@example.com", "Ari Admin", Role.ADMIN),

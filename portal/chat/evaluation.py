@@ -88,6 +88,13 @@ def score_question(question: dict[str, Any], reply: Any, latency_ms: float) -> d
     }
 
 
+def candidate_features(reply: Any) -> list[dict[str, Any]]:
+    from portal.chat.ranking import article_features
+
+    sources = reply.retrieval.sources if reply.retrieval else []
+    return [{"slug": s.slug, **article_features(s.passages)} for s in sources]
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
@@ -184,7 +191,10 @@ def run_evaluation(
     *,
     progress: Callable[[Iterable[Any]], Any] | None = None,
     audiences: tuple[str, ...] = ("public",),
+    keep_features: bool = False,
 ) -> dict[str, Any]:
+    """Figures and per-question rows; `keep_features` adds every retrieved article's ranking
+    features to each row (what bench/chat_calibrate.py fits the ranker on)."""
     from portal.chat import services as chat_services
     from portal.extensions import db
     from portal.kb import services as kb_services
@@ -197,15 +207,16 @@ def run_evaluation(
             copy = normalised_copy(content, workdir / "content")
             report = kb_services.sync_content(str(copy))
             rows: list[dict[str, Any]] = []
-            items: Iterable[dict[str, Any]] = questions
             with (progress(questions) if progress else _nullbar(questions)) as bar:
                 for question in bar:
                     started = time.perf_counter()
                     reply = chat_services.answer_question(question["question"],
                                                           audiences=audiences)
                     elapsed = (time.perf_counter() - started) * 1000
-                    rows.append(score_question(question, reply, elapsed))
-            del items
+                    row = score_question(question, reply, elapsed)
+                    if keep_features:
+                        row["candidates"] = candidate_features(reply)
+                    rows.append(row)
             summary = summarise(rows)
             summary["content_problems"] = len(report.errors)
             engine = kb_services.get_engine()

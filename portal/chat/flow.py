@@ -75,9 +75,12 @@ DEFAULT_SENSITIVE_TOPICS: dict[str, tuple[str, ...]] = {
     "refund": ("refund", "money back", "chargeback", "reimburse"),
     "account_deletion": ("delete my account", "delete account", "close my account",
                          "erase my data", "remove my account", "gdpr"),
-    "security_report": ("security vulnerability", "vulnerability", "hacked", "breach",
-                        "security report", "exploit", "compromised"),
-    "legal": ("lawyer", "legal action", "sue "),
+    # Reporting a vulnerability, not asking about a published one ("is X affected by CVE-…").
+    "security_report": ("found a vulnerability", "found a security", "report a vulnerability",
+                        "report a security", "reporting a vulnerability", "discovered a "
+                        "vulnerability", "security hole", "hacked", "breach", "security report",
+                        "exploit", "compromised"),
+    "legal": ("lawyer", "legal action", "sue", "suing"),
 }
 _PERSON = re.compile(
     r"\b(talk|speak|chat|connect)\w*\s+(to|with)\s+(a\s+|an\s+|some\s*one|somebody|your\s+)?"
@@ -93,9 +96,11 @@ def asks_for_person(message: str) -> bool:
 
 
 def sensitive_topic(message: str, topics: dict[str, tuple[str, ...]]) -> str | None:
-    text = f" {message.lower()} "
+    """The first topic one of whose phrases appears as whole words ("sue" is not in "issue")."""
+    text = message.lower()
     for topic, phrases in topics.items():
-        if any(phrase in text for phrase in phrases):
+        if any(re.search(rf"(?<!\w){re.escape(phrase.strip())}(?!\w)", text)
+               for phrase in phrases if phrase.strip()):
             return topic
     return None
 

@@ -9,6 +9,7 @@ stream that stops halfway, citations of sources it was not given) becomes
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,7 +38,30 @@ help-center passages given in the user message, and from nothing else.
 
 
 class LLMFailure(RuntimeError):
-    """The model could not give a usable answer; the reason is the message."""
+    """The model could not give a usable answer; the reason is the message.
+
+    `unavailable` marks the server itself failing (timeout, refused, 5xx, 429), as
+    opposed to a usable server giving an unusable answer.
+    """
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
+
+
+def paused() -> bool:
+    """True while the server is resting after failing: answers use the local answerer."""
+    return time.monotonic() < current_app.extensions.get("portal.llm_paused_until", 0.0)
+
+
+def pause() -> None:
+    """Stop calling a failing server for LLM_COOLDOWN seconds.
+
+    A hanging server would otherwise hold a worker thread for LLM_TIMEOUT on every
+    question and starve the pages served beside the chat.
+    """
+    cooldown = float(current_app.config.get("LLM_COOLDOWN", 30.0))
+    current_app.extensions["portal.llm_paused_until"] = time.monotonic() + cooldown
 
 
 @dataclass(frozen=True)
@@ -76,7 +100,13 @@ def _client() -> openai.OpenAI:
 
 
 def stream_answer(prompt: Prompt) -> Iterator[str]:
-    """Text deltas as they arrive; raises LLMFailure at any point."""
+    """Text deltas as they arrive; raises LLMFailure at any point.
+
+    LLM_TIMEOUT bounds each wait for data and also the whole answer, so a server that
+    trickles tokens cannot hold the customer (and a thread) for long.
+    """
+    budget = float(current_app.config.get("LLM_TIMEOUT", 20.0))
+    deadline = time.monotonic() + budget
     try:
         stream = _client().chat.completions.create(
             model=current_app.config.get("CHAT_MODEL", "gpt-4o-mini"),
@@ -95,12 +125,20 @@ def stream_answer(prompt: Prompt) -> Iterator[str]:
                 yield delta
             if choice.finish_reason:
                 finished = True
+            elif time.monotonic() > deadline:
+                stream.close()  # type: ignore[union-attr]
+                raise LLMFailure(f"the language model took longer than {budget:g} s",
+                                 unavailable=True)
         if not finished:
             raise LLMFailure("the answer stream stopped before it finished")
     except openai.APITimeoutError as exc:
-        raise LLMFailure("the language model timed out") from exc
+        raise LLMFailure("the language model timed out", unavailable=True) from exc
     except openai.APIStatusError as exc:
-        raise LLMFailure(f"the language model answered with HTTP {exc.status_code}") from exc
+        overloaded = exc.status_code >= 500 or exc.status_code == 429
+        raise LLMFailure(f"the language model answered with HTTP {exc.status_code}",
+                         unavailable=overloaded) from exc
+    except openai.APIConnectionError as exc:
+        raise LLMFailure("the language model could not be reached", unavailable=True) from exc
     except openai.OpenAIError as exc:
         raise LLMFailure(f"the language model call failed: {type(exc).__name__}") from exc
     except (ValueError, KeyError, AttributeError, TypeError) as exc:

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from portal.chat import ranking
 from portal.kb import services as kb_services
 
 log = logging.getLogger(__name__)
 
-# Confidence = score of the best article + MARGIN_WEIGHT x its lead over the second.
-# The lead separated answerable from unanswerable TechQA questions best (docs/chat.md).
-MARGIN_WEIGHT = 1.0
+# Every candidate chunk (vector and keyword halves) is kept: the article ranker and the
+# answer/hand-off model look at the whole candidate list.
+CANDIDATE_CHUNKS = 60
 FOLLOW_UP_WORDS = 6
 _ANAPHORA = re.compile(r"\b(it|its|that|this|these|those|they|them|there|same|one)\b", re.I)
 
@@ -62,7 +63,7 @@ def contextual_query(message: str, previous_user_messages: list[str]) -> str:
 class KnowledgeBaseRetriever(BaseRetriever):
     """Hybrid (keyword + vector, reranked) search over KB chunks the visitor may see."""
 
-    def __init__(self, *, audiences: tuple[str, ...], limit: int = 12) -> None:
+    def __init__(self, *, audiences: tuple[str, ...], limit: int = CANDIDATE_CHUNKS) -> None:
         super().__init__()
         self.audiences = audiences
         self.limit = limit
@@ -86,7 +87,7 @@ class KnowledgeBaseRetriever(BaseRetriever):
                     metadata={
                         "slug": p.slug, "title": p.title, "heading": p.heading,
                         "anchor": p.anchor, "url": p.url, "category": p.category,
-                        "audience": p.audience,
+                        "audience": p.audience, "features": dict(p.extra),
                     },
                 ),
                 score=p.score,
@@ -122,24 +123,16 @@ def retrieve(
     query = contextual_query(message, history or [])
     retriever = KnowledgeBaseRetriever(audiences=audiences)
     nodes = retriever.retrieve(query)
-    by_article: dict[str, list[NodeWithScore]] = {}
-    for node in nodes:
-        by_article.setdefault(node.node.metadata["slug"], []).append(node)
-    sources = []
-    for slug, article_nodes in by_article.items():
-        meta = article_nodes[0].node.metadata
-        sources.append(
-            Source(
-                slug=slug, title=meta["title"], category=meta["category"],
-                score=max(n.score or 0.0 for n in article_nodes), url=f"/kb/{slug}",
-                passages=tuple(_passage_of(n) for n in article_nodes),
-            )
+    ranked = ranking.rank_articles([_passage_of(n) for n in nodes])
+    sources = [
+        Source(
+            slug=article.slug, title=article.passages[0].title,
+            category=article.passages[0].category, score=article.score, url=f"/kb/{article.slug}",
+            passages=article.passages,
         )
-    sources.sort(key=lambda s: s.score, reverse=True)
-    confidence = 0.0
-    if sources:
-        second = sources[1].score if len(sources) > 1 else sources[0].score - 0.3
-        confidence = sources[0].score + MARGIN_WEIGHT * (sources[0].score - second)
+        for article in ranked
+    ]
+    confidence = ranking.answer_probability(ranked)
     if retriever.degraded:
         # Keyword-only fallback scores are ranks, not similarities: answer only the top hit.
         confidence = 1.0 if sources else 0.0
@@ -152,4 +145,5 @@ def _passage_of(node: NodeWithScore) -> kb_services.Passage:
         id=node.node.node_id, slug=meta["slug"], title=meta["title"], heading=meta["heading"],
         anchor=meta["anchor"], category=meta["category"], audience=meta["audience"],
         text=node.node.get_content(), score=node.score or 0.0, url=meta["url"],
+        extra=dict(meta.get("features") or {}),
     )

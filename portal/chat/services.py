@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from portal.chat import flow
+from portal.chat import flow, ranking
 from portal.chat.answerer import Citation, compose, stream_words
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
@@ -29,8 +29,9 @@ from portal.kb import services as kb_services
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
-# Calibrated with `portal eval` on the TechQA dev set (docs/chat.md).
-DEFAULT_CONFIDENCE_THRESHOLD = 1.0
+# Confidence is the decision model's probability that the KB answers the question;
+# the threshold was calibrated with it (portal/chat/ranking.py, docs/chat.md).
+DEFAULT_CONFIDENCE_THRESHOLD = ranking.DEFAULT_THRESHOLD
 URGENT_WORDS = ("urgent", "asap", "immediately", "emergency", "right now", "no heat",
                 "no heating", "freezing", "outage", "locked out", "critical")
 HANDOFF_TEXT = {
@@ -88,6 +89,12 @@ def llm_enabled() -> bool:
     return bool(current_app.config.get("OPENAI_API_KEY"))
 
 
+def _llm_paused() -> bool:
+    from portal.chat import llm
+
+    return llm.paused()
+
+
 class Responder:
     """Retrieve, decide, and compose one reply; iterate to stream it, then read `.reply`."""
 
@@ -112,7 +119,7 @@ class Responder:
             self.reply.text = HANDOFF_TEXT[decision.reason or flow.Reason.LOW_CONFIDENCE]
             yield self.reply.text
             return
-        if llm_enabled():
+        if llm_enabled() and not _llm_paused():
             yield from self._llm(retrieval)
             return
         composed = compose(retrieval.query, retrieval.sources)
@@ -138,6 +145,8 @@ class Responder:
             text, cited = llm.check_answer("".join(pieces), prompt)
         except llm.LLMFailure as exc:
             log.warning("LLM failed, handing off: %s", exc)
+            if exc.unavailable:
+                llm.pause()
             self.reply.reason = flow.Reason.LLM_FAILURE
             self.reply.text = HANDOFF_TEXT[flow.Reason.LLM_FAILURE]
             # A marker the page uses to drop the partial text it showed.
@@ -456,5 +465,7 @@ def llm_health() -> dict[str, Any]:
             "mode": "openai",
             "model": current_app.config.get("CHAT_MODEL"),
             "base_url": current_app.config.get("OPENAI_BASE_URL") or "default",
+            # This worker answers locally until a failing server has rested.
+            "paused": _llm_paused(),
         }
     return {"mode": "local", "ok": True}

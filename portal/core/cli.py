@@ -30,6 +30,8 @@ DEMO_STEPS: list[tuple[str, Callable[[], None]]] = []
 @demo_cli.command("setup")
 def demo_setup() -> None:
     """Everything `make run` needs: demo accounts, the KB synced, demo activity."""
+    # Accounts first: the steps put the demo agents in teams and let them work tickets.
+    ensure_demo_users()
     for title, step in DEMO_STEPS:
         click.echo(f"== {title}")
         step()
@@ -53,3 +55,22 @@ def fetch() -> None:
     except BinaryError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"Meilisearch fetched and verified: {path}")
+
+
+@meili_cli.command("create-key")
+@click.option("--url", envvar="MEILI_URL", required=True, help="The Meilisearch server.")
+@click.option("--master-key", prompt=True, hide_input=True,
+              help="Used once to create the key; asked for when not given.")
+def create_key(url: str, master_key: str) -> None:
+    """Print an API key for MEILI_API_KEY, scoped to this portal's indexes."""
+    from portal.kb.engine import EngineApiError, EngineUnavailable, create_scoped_key
+
+    prefix = current_app.config["MEILI_INDEX_PREFIX"]
+    try:
+        key = create_scoped_key(url, master_key, prefix)
+    except EngineUnavailable as error:
+        raise click.ClickException(str(error)) from error
+    except EngineApiError as error:
+        raise click.ClickException(f"Meilisearch refused: {error.message}") from error
+    click.echo(f"# Scoped to indexes {prefix}_*; set it on every portal node:", err=True)
+    click.echo(f"MEILI_API_KEY={key}")

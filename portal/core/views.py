@@ -21,10 +21,11 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
     Role.CUSTOMER: [("Help", "kb.index"), ("Chat", "chat.home"), ("My tickets", "tickets.mine")],
     Role.AGENT: [("Queue", "tickets.queue"), ("Help", "kb.index")],
     Role.EDITOR: [("Content", "kb.editor_list"), ("Help", "kb.index")],
-    Role.MANAGER: [("Metrics", "metrics.dashboard"), ("Help", "kb.index")],
+    Role.MANAGER: [("Metrics", "metrics.dashboard"), ("Teams", "tickets.teams"),
+                   ("Help", "kb.index")],
     Role.ADMIN: [
         ("Queue", "tickets.queue"), ("Content", "kb.editor_list"),
-        ("Metrics", "metrics.dashboard"), ("Help", "kb.index"),
+        ("Metrics", "metrics.dashboard"), ("Teams", "tickets.teams"), ("Help", "kb.index"),
     ],
 }
 

@@ -7,9 +7,10 @@ Vectors are cached in that index by a hash of the embedded text, so re-syncing a
 article whose text did not change never runs the model again.
 
 Search runs a keyword query (shaped: Meilisearch reads at most ten words) and a
-vector query (the full text) in one multi-search, then reranks the union by
-vector similarity + BM25 over the whole question + similarity to the title
-(measured better than Meilisearch's score blend or reciprocal rank fusion).
+vector query (the full text) in one multi-search and returns the union with the
+features the chat's article ranker uses (`rerank`): exact cosines to the question
+and its subject line, BM25 over the whole question on the chunk, its article and
+its title, and title similarity.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,6 @@ INDEX = "chunks"
 EMBEDDER = "minilm"
 CHUNK_WORDS = 120
 MIN_TAIL_WORDS = 30
-RRF_K = 60
 KEYWORD_WORDS = 10
 TASK_TIMEOUT_MS = 120_000
 
@@ -365,6 +366,16 @@ def _passage(hit: dict[str, Any], score: float) -> Passage:
     )
 
 
+def subject_line(query: str) -> str | None:
+    """The first line of a multi-line message: a forum post's or an email's subject.
+
+    It states the problem in a few words while the body adds logs and context, so
+    it is embedded on its own as a second view of the question.
+    """
+    lines = [line.strip() for line in query.splitlines() if line.strip()]
+    return lines[0] if len(lines) > 1 else None
+
+
 def search_passages(
     query: str,
     *,
@@ -374,9 +385,10 @@ def search_passages(
     depth: int | None = None,
     keyword_words: int | None = None,
 ) -> list[Passage]:
-    """The best chunks for a question among the given audiences, fused keyword + vector.
+    """The best chunks for a question among the given audiences, keyword + vector candidates.
 
-    `vector` is the embedding of the question (computed here when omitted).
+    `vector` is the embedding of the question (computed here when omitted). Each
+    passage carries the ranking features in `extra` (see `rerank`).
     Raises EngineUnavailable when Meilisearch cannot be reached.
     """
     if not audiences or not query.strip():
@@ -385,44 +397,46 @@ def search_passages(
     uid = _index_uid()
     depth = depth or max(limit * 4, int(current_app.config.get("CHAT_RETRIEVAL_DEPTH", 40)))
     words = keyword_words or KEYWORD_WORDS
+    embedder = get_embedder()
     if vector is None:
-        vector = get_embedder().encode_one(query)
+        vector = embedder.encode_one(query)
+    subject = subject_line(query)
+    subject_vector = embedder.encode_one(subject) if subject else vector
     audience_filter = _filter_in("audience", audiences)
+    keyword = {
+        "indexUid": uid, "q": keyword_query(query, words), "filter": audience_filter,
+        "limit": KEYWORD_CANDIDATES, "matchingStrategy": "frequency",
+    }
+    searches = [keyword] + [
+        {
+            "indexUid": uid, "q": "", "vector": view,
+            "hybrid": {"embedder": EMBEDDER, "semanticRatio": 1.0},
+            "filter": audience_filter, "limit": depth, "showRankingScore": True,
+        }
+        for view in ([vector, subject_vector] if subject else [vector])
+    ]
 
     def run(client: Any) -> list[dict[str, Any]]:
-        return client.multi_search(
-            [
-                {
-                    "indexUid": uid,
-                    "q": keyword_query(query, words),
-                    "filter": audience_filter,
-                    "limit": depth,
-                    "matchingStrategy": "frequency",
-                    "showRankingScore": True,
-                },
-                {
-                    "indexUid": uid,
-                    "q": "",
-                    "vector": vector,
-                    "hybrid": {"embedder": EMBEDDER, "semanticRatio": 1.0},
-                    "filter": audience_filter,
-                    "limit": depth,
-                    "showRankingScore": True,
-                },
-            ]
-        )["results"]
+        return client.multi_search(searches)["results"]
 
-    keyword_result, vector_result = get_engine().call(run)
-    return rerank(query, keyword_result["hits"][:20], vector_result["hits"], vector, limit=limit)
+    results = get_engine().call(run)
+    vector_hits = results[1]["hits"]
+    subject_hits = results[2]["hits"] if subject else vector_hits
+    return rerank(query, results[0]["hits"], vector_hits, subject_hits, vector, subject_vector,
+                  limit=limit)
 
 
-# --- reranking -----------------------------------------------------------------------
-# Measured on the shared dev sets (docs/chat.md): the vector ranking alone beats
-# Meilisearch's keyword and hybrid rankings on long questions; adding a BM25 score
-# over the whole question (no ten-word limit) and the similarity of the question
-# to the article title lifts hit@1 further. Weights were fitted on those sets.
-BM25_WEIGHT = 0.3
-TITLE_WEIGHT = 0.1
+# --- ranking features ----------------------------------------------------------------
+# Each candidate chunk gets the features the chat's article ranker and answer/hand-off
+# model were fitted on (portal/chat/ranking.py, bench/chat_calibrate.py): cosine to the
+# question and to its subject line (one vector search each), BM25 over the whole question
+# (Meilisearch reads only ten words) on the chunk, on its whole article and on the
+# article's title, and the cosine of the question to the title. Document frequencies come
+# from the whole chunk index, cached per process for a minute.
+KEYWORD_CANDIDATES = 20
+CHUNK_COSINE_WEIGHT = 0.5
+CHUNK_BM25_WEIGHT = 0.3
+CHUNK_TITLE_WEIGHT = 0.1
 STATS_TTL_SECONDS = 60.0
 
 
@@ -438,97 +452,169 @@ def terms(text: str) -> list[str]:
 
 
 @dataclass
-class _CorpusStats:
+class Bm25:
+    """Okapi BM25 over one field, normalised by the query's total idf (0..~2)."""
+
     idf: dict[str, float]
     average_length: float
+
+    @classmethod
+    def fit(cls, documents: Iterable[Counter[str]]) -> Bm25:
+        frequencies: Counter[str] = Counter()
+        total = count = 0
+        for counts in documents:
+            frequencies.update(counts.keys())
+            total += sum(counts.values())
+            count += 1
+        idf = {w: math.log(1 + (count - df + 0.5) / (df + 0.5)) for w, df in frequencies.items()}
+        return cls(idf, total / max(count, 1))
+
+    def score(self, query_terms: set[str], counts: Counter[str]) -> float:
+        k1, b = 1.2, 0.75
+        length = sum(counts.values())
+        norm = k1 * (1 - b + b * length / max(self.average_length, 1.0))
+        raw = sum(
+            self.idf.get(w, 0.0) * counts[w] * (k1 + 1) / (counts[w] + norm)
+            for w in query_terms if w in counts
+        )
+        return raw / (sum(self.idf.get(w, 0.0) for w in query_terms) or 1.0)
+
+
+@dataclass
+class _CorpusStats:
+    chunks: Bm25
+    articles: Bm25
+    titles: Bm25
+    article_terms: dict[str, Counter[str]]
+    title_terms: dict[str, Counter[str]]
+    chunk_terms: dict[str, Counter[str]]
     loaded_at: float
+    index_updated_at: str = ""
 
 
 _stats: dict[str, _CorpusStats] = {}
 _stats_lock = threading.Lock()
 
 
+def _index_updated_at(client: Any, *, uid: str) -> str:
+    return str(client.get_raw_index(uid).get("updatedAt", ""))
+
+
 def _corpus_stats() -> _CorpusStats:
-    """Document frequencies over every chunk, cached per index for a minute."""
+    """Term statistics over every chunk, article and title of the index.
+
+    Rebuilt only when the index changed (another process may have synced), which is
+    checked at most once a minute.
+    """
     uid = _index_uid()
     cached = _stats.get(uid)
     if cached and time.monotonic() - cached.loaded_at < STATS_TTL_SECONDS:
         return cached
     with _stats_lock:
-        frequencies: dict[str, int] = {}
-        total_length = count = offset = 0
+        updated_at = get_engine().call(partial(_index_updated_at, uid=uid))
+        if cached and cached.index_updated_at == updated_at:
+            cached.loaded_at = time.monotonic()
+            return cached
+        chunk_terms: dict[str, Counter[str]] = {}
+        article_terms: dict[str, Counter[str]] = {}
+        title_terms: dict[str, Counter[str]] = {}
+        titles: set[str] = set()
+        offset = 0
         while True:
-            params = {"fields": ["title", "heading", "text"], "limit": 1000, "offset": offset}
+            params = {"fields": ["id", "slug", "title", "heading", "text"], "limit": 1000,
+                      "offset": offset}
             page = get_engine().call(partial(_fetch_documents, uid=uid, params=params))
             for doc in page.results:
                 data = dict(doc)
-                words = terms(f"{data.get('title', '')} {data.get('heading', '')} "
-                              f"{data.get('text', '')}")
-                total_length += len(words)
-                count += 1
-                for word in set(words):
-                    frequencies[word] = frequencies.get(word, 0) + 1
+                slug = str(data.get("slug", ""))
+                counts = Counter(terms(f"{data.get('title', '')} {data.get('heading', '')} "
+                                       f"{data.get('text', '')}"))
+                chunk_terms[str(data.get("id", ""))] = counts
+                article_terms.setdefault(slug, Counter()).update(counts)
+                title_terms.setdefault(slug, Counter(terms(str(data.get("title", "")))))
+                titles.add(str(data.get("title", "")))
             offset += len(page.results)
             if not page.results or offset >= page.total:
                 break
-        idf = {
-            w: math.log(1 + (count - df + 0.5) / (df + 0.5)) for w, df in frequencies.items()
-        }
-        stats = _CorpusStats(idf, total_length / max(count, 1), time.monotonic())
+        stats = _CorpusStats(
+            Bm25.fit(chunk_terms.values()), Bm25.fit(article_terms.values()),
+            Bm25.fit(title_terms.values()), article_terms, title_terms, chunk_terms,
+            time.monotonic(), updated_at,
+        )
+        # Embedding every title now (short texts, well under a second for 2,000 articles)
+        # spares the first questions from embedding their candidates' titles one by one.
+        _title_matrix(list(titles))
         _stats[uid] = stats
         return stats
 
 
-def _bm25(query_terms: set[str], chunk_terms: list[str], stats: _CorpusStats) -> float:
-    k1, b = 1.2, 0.75
-    tf: dict[str, int] = {}
-    for word in chunk_terms:
-        tf[word] = tf.get(word, 0) + 1
-    norm = k1 * (1 - b + b * len(chunk_terms) / max(stats.average_length, 1.0))
-    return sum(
-        stats.idf.get(w, 0.0) * tf[w] * (k1 + 1) / (tf[w] + norm) for w in query_terms if w in tf
-    )
+_title_vectors: dict[str, np.ndarray] = {}
+TITLE_CACHE_SIZE = 20_000
 
 
-@lru_cache(maxsize=4096)
-def _title_vector(title: str) -> tuple[float, ...]:
-    return tuple(get_embedder().encode_one(title))
+def _title_matrix(titles: list[str]) -> np.ndarray:
+    """Title embeddings, one row per title; titles not seen before are embedded in one batch."""
+    missing = [t for t in dict.fromkeys(titles) if t not in _title_vectors]
+    if missing:
+        if len(_title_vectors) + len(missing) > TITLE_CACHE_SIZE:
+            _title_vectors.clear()
+        for title, row in zip(missing, get_embedder().encode(missing), strict=True):
+            _title_vectors[title] = row
+    return np.stack([_title_vectors[t] for t in titles])
+
+
+def _cosines(hits: list[dict[str, Any]]) -> dict[str, float]:
+    """Cosine per chunk id from a pure vector search (Meilisearch scores it (1 + cos) / 2)."""
+    return {hit["id"]: 2.0 * float(hit.get("_rankingScore", 0.5)) - 1.0 for hit in hits}
 
 
 def rerank(
     query: str,
     keyword_hits: list[dict[str, Any]],
     vector_hits: list[dict[str, Any]],
+    subject_hits: list[dict[str, Any]],
     vector: list[float],
+    subject_vector: list[float],
     *,
     limit: int,
 ) -> list[Passage]:
+    """Candidates with their features, best chunk first (cosine + BM25 + title similarity).
+
+    A keyword-only candidate, outside the vector search's depth, is given the lowest cosine
+    the vector search returned: it is at most that similar.
+    """
     hits: dict[str, dict[str, Any]] = {}
-    cosine: dict[str, float] = {}
-    for hit in vector_hits:
-        hits[hit["id"]] = hit
-        cosine[hit["id"]] = float(hit.get("_rankingScore", 0.0))
-    floor = min(cosine.values(), default=0.0)
-    for hit in keyword_hits:
+    for hit in [*vector_hits, *keyword_hits]:
         hits.setdefault(hit["id"], hit)
     if not hits:
         return []
+    cosine, subject_cosine = _cosines(vector_hits), _cosines(subject_hits)
+    floor, subject_floor = min(cosine.values(), default=0.0), min(subject_cosine.values(),
+                                                                  default=0.0)
     stats = _corpus_stats()
     query_terms = set(terms(query))
-    query_weight = sum(stats.idf.get(w, 0.0) for w in query_terms) or 1.0
-    query_vector = np.asarray(vector, dtype=np.float32)
-    titles = {hit.get("title", "") for hit in hits.values()}
-    title_cos = {t: float(np.dot(query_vector, _title_vector(t))) for t in titles}
+    titles = [hit.get("title", "") for hit in hits.values()]
+    title_cosines = _title_matrix(titles) @ np.asarray([vector, subject_vector],
+                                                       dtype=np.float32).T
     scored: list[Passage] = []
-    for chunk_id, hit in hits.items():
-        chunk_terms = terms(f"{hit.get('title', '')} {hit.get('heading', '')} "
-                            f"{hit.get('text', '')}")
-        lexical = _bm25(query_terms, chunk_terms, stats) / query_weight
-        semantic = cosine.get(chunk_id, floor)
-        title_similarity = title_cos[hit.get("title", "")]
-        score = semantic + BM25_WEIGHT * lexical + TITLE_WEIGHT * title_similarity
+    for row, (chunk_id, hit) in enumerate(hits.items()):
+        slug, title = hit["slug"], titles[row]
+        counts = stats.chunk_terms.get(chunk_id) or Counter(
+            terms(f"{title} {hit.get('heading', '')} {hit.get('text', '')}"))
+        features = {
+            "cosine": cosine.get(chunk_id, floor),
+            "subject_cosine": subject_cosine.get(chunk_id, subject_floor),
+            "title_cosine": float(title_cosines[row, 0]),
+            "title_subject_cosine": float(title_cosines[row, 1]),
+            "bm25": stats.chunks.score(query_terms, counts),
+            "article_bm25": stats.articles.score(query_terms,
+                                                 stats.article_terms.get(slug, counts)),
+            "title_bm25": stats.titles.score(query_terms, stats.title_terms.get(slug, Counter())),
+        }
+        score = (CHUNK_COSINE_WEIGHT * features["cosine"] + CHUNK_BM25_WEIGHT * features["bm25"]
+                 + CHUNK_TITLE_WEIGHT * features["title_cosine"])
         passage = _passage(hit, score)
-        passage.extra.update(cosine=semantic, bm25=lexical, title_cos=title_similarity)
+        passage.extra.update(features)
         scored.append(passage)
     scored.sort(key=lambda p: p.score, reverse=True)
     return scored[:limit]

@@ -33,8 +33,14 @@ def sync_command(content_dir: str | None, no_chunks: bool) -> None:
 
 @kb_cli.command("reindex")
 @click.option("--content", "content_dir", type=click.Path(file_okay=False), default=None)
-def reindex_command(content_dir: str | None) -> None:
-    """Rebuild the articles index into a new index and swap it in (search never goes empty)."""
+@click.option("--no-chunks", is_flag=True,
+              help="Articles index only: leave the chatbot's passages as they are.")
+def reindex_command(content_dir: str | None, no_chunks: bool) -> None:
+    """Rebuild the search indexes from the database, e.g. on a new Meilisearch server.
+
+    The articles index is built anew and swapped in (search never goes empty); then the
+    chatbot's passages are refreshed, reusing the vectors already in their index.
+    """
     started = time.perf_counter()
     root = sync.content_root(content_dir)
     staging = search_index.index_uid(f"_rebuild_{int(time.time())}")
@@ -52,9 +58,28 @@ def reindex_command(content_dir: str | None) -> None:
         errors = search_index.wait(tasks, timeout=900)
         if errors:
             raise click.ClickException("indexing failed: " + "; ".join(errors))
-        search_index.wait(search_index.swap_in(staging), timeout=120)
+        search_index.swap_in(staging)
+        # A key scoped to the portal's indexes cannot see swap tasks (they belong to no
+        # single index). Deleting the staging index is queued behind the swap on the same
+        # index, so its end means the swap ended; the count shows whether it took.
         search_index.wait(search_index.delete_index(staging), timeout=120)
+        live_count = search_index.document_count()
+        if live_count != len(documents):
+            raise click.ClickException(
+                f"the swap did not take: the live index holds {live_count} articles, "
+                f"expected {len(documents)}"
+            )
     except (EngineUnavailable, EngineApiError) as exc:
         raise click.ClickException(f"Meilisearch is unreachable, nothing changed: {exc}") from exc
     click.echo(f"Swapped in a fresh index of {len(documents)} articles "
                f"in {time.perf_counter() - started:.1f} s.")
+    if no_chunks:
+        return
+    from portal.kb.chunks import index_article_chunks
+
+    click.echo(f"Embedding {len(rows)} articles for the chatbot…")
+    try:
+        index_article_chunks([sync.parsed_from_row(row) for row in rows])
+    except (EngineUnavailable, EngineApiError) as exc:
+        raise click.ClickException(f"the chatbot's passages were not rebuilt: {exc}") from exc
+    click.echo("The chatbot's passages are up to date.")

@@ -154,7 +154,9 @@ def split_front_matter(text: str) -> tuple[str | None, str, int]:
     if lines[0].strip() != "---":
         return None, text, 1
     for number, line in enumerate(lines[1:], start=1):
-        if line.strip() in ("---", "..."):
+        # Only a fence at the start of a line ends the YAML: an indented "---" is part of
+        # a multi-line value (a title typed with line breaks, dumped by the editor).
+        if line.rstrip() in ("---", "..."):
             return "\n".join(lines[1:number]), "\n".join(lines[number + 1 :]), number + 2
     return "\n".join(lines[1:]), "", len(lines) + 1
 

@@ -64,7 +64,10 @@ class Embedder:
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # One request at a time runs the graph (see _lock): parallelism belongs inside ops.
         options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
             str(model_path()), options, providers=["CPUExecutionProvider"]
         )
@@ -121,6 +124,6 @@ def get_embedder() -> Embedder:
     if _embedder is None:
         with _embedder_lock:
             if _embedder is None:
-                threads = int(os.environ.get("PORTAL_EMBED_THREADS", "2"))
+                threads = int(os.environ.get("PORTAL_EMBED_THREADS") or os.cpu_count() or 2)
                 _embedder = Embedder(threads=threads)
     return _embedder

@@ -210,6 +210,34 @@ class SearchEngine:
             self.managed.stop()
 
 
+# What the portal does with Meilisearch, and nothing more: no key management, no dumps,
+# no snapshots, no access to other applications' indexes.
+PORTAL_KEY_ACTIONS = (
+    "search", "documents.add", "documents.get", "documents.delete",
+    "indexes.create", "indexes.get", "indexes.update", "indexes.delete", "indexes.swap",
+    "settings.get", "settings.update", "stats.get", "tasks.get", "version",
+)
+
+
+def create_scoped_key(url: str, master_key: str, index_prefix: str, timeout: float = 5.0) -> str:
+    """An API key limited to the portal's actions on indexes named `<prefix>_*`.
+
+    The master key is used for this one call and never kept.
+    """
+    admin = meilisearch.Client(url, master_key, timeout=timeout)  # type: ignore[arg-type]
+    try:
+        key = admin.create_key({
+            "name": f"portal-{index_prefix}",
+            "description": f"Portal ({index_prefix}_* indexes), made by `portal meili create-key`",
+            "actions": list(PORTAL_KEY_ACTIONS),
+            "indexes": [f"{index_prefix}_*"],
+            "expiresAt": None,
+        })
+    except (MeilisearchCommunicationError, MeilisearchTimeoutError) as exc:
+        raise EngineUnavailable(f"cannot reach Meilisearch at {url}: {exc}") from exc
+    return str(key.key)
+
+
 def init_app(app: Flask) -> None:
     url = app.config.get("MEILI_URL", "")
     managed = None

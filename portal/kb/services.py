@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,7 +24,13 @@ from portal.kb.documents import SLUG_RE, ParsedArticle
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
 from portal.kb.models import KbArticle, KbVote
 from portal.kb.rendering import render_markdown
-from portal.kb.sync import SyncReport, pending_count, replay_pending, sync_content
+from portal.kb.sync import (
+    SyncReport,
+    chunk_updates_waiting,
+    pending_count,
+    replay_pending,
+    sync_content,
+)
 
 __all__ = [
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
@@ -201,6 +208,30 @@ def _replay_quietly() -> None:
         replay_pending(chunks=False)
     except (EngineUnavailable, EngineApiError):
         db.session.rollback()
+        return
+    if chunk_updates_waiting():
+        _replay_chunks_in_background()
+
+
+_chunk_replayer = threading.Lock()
+
+
+def _replay_chunks_in_background() -> None:
+    """Chunk updates embed text, too slow for a search request: one thread per process."""
+    if not _chunk_replayer.acquire(blocking=False):
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def replay() -> None:
+        try:
+            with app.app_context():
+                replay_pending(chunks=True)
+        except Exception:  # noqa: BLE001 - the queue keeps them; the next search retries
+            log.warning("chunk index replay failed", exc_info=True)
+        finally:
+            _chunk_replayer.release()
+
+    threading.Thread(target=replay, name="chunk-replay", daemon=True).start()
 
 
 def _from_engine(

@@ -42,6 +42,10 @@ ARTICLES = "articles"
 CHUNKS = "chunks"
 # Set when updates were queued (or at start, when we do not know); cleared once drained.
 _pending_possible = True
+_pending_checked_at = 0.0
+_chunks_waiting = False
+# Other workers and nodes queue updates too: an empty queue seen here is believed this long.
+PENDING_RECHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -453,13 +457,16 @@ def pending_count() -> int:
 
 def replay_pending(*, chunks: bool = True) -> int:
     """Send queued updates; raises EngineUnavailable if the engine is still away."""
-    global _pending_possible
-    if not _pending_possible:
+    global _pending_possible, _pending_checked_at, _chunks_waiting
+    now = time.monotonic()
+    if not _pending_possible and now - _pending_checked_at < PENDING_RECHECK_SECONDS:
         return 0
+    _pending_checked_at = now
     pending = list(db.session.scalars(select(KbPendingIndexUpdate)))
     if not pending:
-        _pending_possible = False
+        _pending_possible = _chunks_waiting = False
         return 0
+    _chunks_waiting = not chunks and any(p.target == CHUNKS for p in pending)
     done = 0
     for target in (ARTICLES, CHUNKS):
         entries = [p for p in pending if p.target == target]
@@ -485,6 +492,11 @@ def replay_pending(*, chunks: bool = True) -> int:
     if not chunks or done == len(pending):
         _pending_possible = pending_count() > 0
     return done
+
+
+def chunk_updates_waiting() -> bool:
+    """The last replay left the chat's chunk updates for a caller that may embed text."""
+    return _chunks_waiting
 
 
 def reset_pending_flag() -> None:

@@ -97,6 +97,11 @@ class TicketRollup(Base):
     csat_score: Mapped[int | None] = mapped_column(Integer)
     csat_day: Mapped[date | None] = mapped_column(Date)
     csat_bot: Mapped[bool | None] = mapped_column(Boolean)
+    # Who holds the ticket now (for open load), and whom its latest rating was for.
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    team: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    csat_agent_id: Mapped[int | None] = mapped_column(Integer)
+    csat_team: Mapped[str | None] = mapped_column(String(40))
 
 
 class TicketSample(Base):
@@ -107,6 +112,11 @@ class TicketSample(Base):
         Index("ix_metrics_ticket_sample_metric_day", "metric", "day", "category", "sla_met"),
         # Walked in order of duration to read a percentile without sorting.
         Index("ix_metrics_ticket_sample_metric_seconds", "metric", "seconds", "day", "category"),
+        # The same walk for one agent's or one team's median.
+        Index("ix_metrics_ticket_sample_agent_seconds", "metric", "agent_id", "seconds", "day",
+              "category"),
+        Index("ix_metrics_ticket_sample_team_seconds", "metric", "team", "seconds", "day",
+              "category"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -115,6 +125,9 @@ class TicketSample(Base):
     category: Mapped[str] = mapped_column(String(100), default="")
     seconds: Mapped[float] = mapped_column(Float)
     sla_met: Mapped[bool | None] = mapped_column(Boolean)
+    # The agent credited (who replied first; who held the ticket when it was solved).
+    agent_id: Mapped[int | None] = mapped_column(Integer)
+    team: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
 
 class SearchRollup(Base):

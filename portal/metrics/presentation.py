@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,15 @@ HELP: dict[str, str] = {
     "no_click": "Searches that returned results but whose results were never clicked.",
     "handoff_topics": "Hand-offs to a person by topic (or category when no topic was given).",
     "unhelpful": "Articles voted “not helpful” in the period, most votes first.",
+    "agents": "Per agent. Open load: tickets open at the end of the period that the agent "
+    "held. Solved and resolution median: solves in the period, credited to whoever held the "
+    "ticket (or the agent who solved an unassigned one). First response median: first replies "
+    "in the period by the agent who wrote them. SLA: those replies and solves that met their "
+    "target. CSAT: the latest rating of tickets rated in the period, for whoever held them. "
+    "Reassigned: tickets taken from the agent and given to someone else (or back to the "
+    "queue) in the period.",
+    "teams": "The same figures per team: the team that owned the ticket at each moment. "
+    "Reassigned counts tickets moved from the team to another team.",
 }
 
 
@@ -325,7 +334,27 @@ def tables(board: Dashboard) -> dict[str, Table]:
         "unhelpful": Table("unhelpful", "Articles voted unhelpful", "unhelpful",
                            ("article", "unhelpful", "helpful"),
                            tuple((r.slug, r.unhelpful, r.helpful) for r in gaps.unhelpful)),
+        "agents": _people_table("agents", "By agent", board.people.agents, board.agent_names),
+        "teams": _people_table("teams", "By team", board.people.teams, board.team_names),
     }
+
+
+def _people_table(name: str, title: str, rows: tuple[d.PeopleRow, ...],
+                  names: Mapping[str, str]) -> Table:
+    return Table(
+        name, title, name,
+        (name[:-1], "open load", "solved", "resolution median", "first replies",
+         "first response median", "SLA attainment", "CSAT average", "CSAT ratings",
+         "CSAT 4–5", "reassigned"),
+        tuple(
+            (names.get(row.key, row.key), row.open_load, row.solved, row.resolution_median,
+             row.responses, row.response_median, _rounded(row.sla_attainment),
+             _rounded(row.csat.average), row.csat.responses, _rounded(row.csat.satisfied_rate),
+             row.reassigned)
+            for row in rows
+        ),
+        ("", "", "", "duration", "", "duration", "pct", "score", "", "pct"),
+    )
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

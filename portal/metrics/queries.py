@@ -259,4 +259,102 @@ def _no_click(first: date, last: date) -> tuple[d.Count, ...]:
     return tuple(d.Count(key, int(n)) for key, n in db.session.execute(statement))
 
 
-__all__ = ["categories", "report"]
+def people(period: d.Period, category: str | None = None) -> d.PeopleFigures:
+    """`definitions.compute_people` from the rollups."""
+    first, last = _check_whole_days(period)
+    return d.PeopleFigures(
+        _people_rows("agent", TicketSample.agent_id, first, last, category),
+        _people_rows("team", TicketSample.team, first, last, category),
+    )
+
+
+PEOPLE_COUNTS = ("reassigned", "csat", "first_response", "resolution", "sla", "sla_met")
+
+
+def _people_rows(side: str, column: Any, first: date, last: date,
+                 category: str | None) -> tuple[d.PeopleRow, ...]:
+    def by_category(statement: Any, model: Any) -> Any:
+        return statement.where(model.category == category) if category is not None else statement
+
+    # Open load, like the backlog: the running sum of +1/-1 up to the last day.
+    load: Counter[str] = Counter()
+    for name, n in db.session.execute(by_category(
+            select(DailyCount.key, func.sum(DailyCount.count)).where(
+                DailyCount.metric == f"{side}_load", DailyCount.day <= last)
+            .group_by(DailyCount.key), DailyCount)):
+        load[name] += int(n or 0)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    satisfaction: dict[str, d.Satisfaction] = defaultdict(d.Satisfaction)
+    for metric, name, n in db.session.execute(by_category(
+            select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
+                DailyCount.metric.in_([f"{side}_{kind}" for kind in PEOPLE_COUNTS]),
+                DailyCount.day.between(first, last))
+            .group_by(DailyCount.metric, DailyCount.key), DailyCount)):
+        n = int(n or 0)
+        if not n:
+            continue
+        kind = metric[len(side) + 1:]
+        if kind != "csat":
+            counts[kind][name] += n
+            continue
+        holder, _, score = name.rpartition("|")
+        value = int(score)
+        satisfaction[holder] = satisfaction[holder].add(
+            value * n, n, n if value >= d.SATISFIED_SCORE else 0)
+
+    medians = {metric: _holder_medians(side, column, metric, counts[metric], first, last,
+                                       category)
+               for metric in ("first_response", "resolution")}
+    keys = set(load) | set(satisfaction) | set().union(*(set(c) for c in counts.values()))
+    rows = [
+        d.PeopleRow(
+            key=name, open_load=load[name], solved=counts["resolution"][name],
+            resolution_median=medians["resolution"].get(name),
+            responses=counts["first_response"][name],
+            response_median=medians["first_response"].get(name),
+            sla_measured=counts["sla"][name], sla_met=counts["sla_met"][name],
+            csat=satisfaction.get(name, d.Satisfaction()),
+            reassigned=counts["reassigned"][name],
+        )
+        for name in keys
+    ]
+    return d.order_people(row for row in rows if row != d.PeopleRow(row.key))
+
+
+def _holder_medians(side: str, column: Any, metric: str, sizes: Counter[str], first: date,
+                    last: date, category: str | None) -> dict[str, float]:
+    """Nearest-rank median per agent or team, for holders with samples in the period."""
+    def holder_is(key: str) -> Any:
+        if side == "agent":
+            return column.is_(None) if key == d.NOBODY else column == int(key)
+        return column == key
+
+    def where(statement: Any, day: Any) -> Any:
+        statement = statement.where(TicketSample.metric == metric, day.between(first, last))
+        return statement.where(TicketSample.category == category) if category else statement
+
+    wanted = {key: n for key, n in sizes.items() if n > 0}
+    if not wanted:
+        return {}
+    if db.engine.dialect.name == "postgresql":
+        # percentile_disc is the nearest-rank percentile; one grouped pass.
+        rows = db.session.execute(where(
+            select(column, func.percentile_disc(0.5).within_group(TicketSample.seconds))
+            .group_by(column), TicketSample.day))
+        found = {(d.agent_key(key) if side == "agent" else str(key or "")): float(value)
+                 for key, value in rows}
+        return {key: found[key] for key in wanted if key in found}
+    # SQLite: "+day" keeps the planner on the (metric, holder, seconds, ...) index, which
+    # it walks in order to the median's rank instead of sorting the holder's samples.
+    day = literal_column("+metrics_ticket_sample.day", Date)
+    medians = {}
+    for key, n in wanted.items():
+        value = db.session.scalar(where(
+            select(TicketSample.seconds).where(holder_is(key)).order_by(TicketSample.seconds)
+            .limit(1).offset((n + 1) // 2 - 1), day))
+        if value is not None:
+            medians[key] = float(value)
+    return medians
+
+
+__all__ = ["categories", "people", "report"]

@@ -166,6 +166,14 @@ class _Ticket:
     csat_bot: bool | None = None
     is_new: bool = False
     changed: bool = False
+    assignee_id: int | None = None
+    team: str = ""
+    csat_agent_id: int | None = None
+    csat_team: str | None = None
+
+    @property
+    def holder(self) -> str:
+        return d.agent_key(self.assignee_id)
 
 
 @dataclass
@@ -244,6 +252,8 @@ class _Batch:
                 self.tickets[row.ticket_id] = _Ticket(
                     row.ticket_id, row.created_at, row.category, row.visitor_id, row.person,
                     row.is_open, row.csat_score, row.csat_day, row.csat_bot,
+                    assignee_id=row.assignee_id, team=row.team or "",
+                    csat_agent_id=row.csat_agent_id, csat_team=row.csat_team,
                 )
         search_ids = sorted({str(e.data.get("search_id")) for e in self.events
                              if e.kind == "search_click" and e.data.get("search_id")})
@@ -350,10 +360,12 @@ class _Batch:
             return
         ticket = _Ticket(event.ticket_id, event.occurred_at, event.category or "",
                          event.visitor_id, self.person(event.user_id, event.visitor_id),
-                         is_new=True)
+                         is_new=True, assignee_id=_agent_id(event.data.get("agent_id")),
+                         team=str(event.data.get("team") or ""))
         self.tickets[event.ticket_id] = ticket
         self.count("ticket_created", event.occurred_at, ticket.category)
         self.count("backlog", event.occurred_at, ticket.category)
+        self.load(ticket, event.occurred_at, 1)
         customer = ticket.person or f"t:{ticket.ticket_id}"
         for category in (ticket.category, ALL_CATEGORIES):
             self.actors.add(("ticket_customer", event.occurred_at.date(), category, customer))
@@ -373,12 +385,27 @@ class _Batch:
     def sample(self, metric: str, event: d.EventRecord) -> None:
         ticket = self.known_ticket(event)
         sla = event.data.get("sla_met")
+        category = ticket.category if ticket else (event.category or "")
+        agent = _agent_id(event.data.get("agent_id"))
+        team = str(event.data.get("team") or "")[:40]
         self.samples.append({
-            "metric": metric, "day": event.occurred_at.date(),
-            "category": ticket.category if ticket else (event.category or ""),
+            "metric": metric, "day": event.occurred_at.date(), "category": category,
             "seconds": float(event.data.get("seconds") or 0),
-            "sla_met": sla if isinstance(sla, bool) else None,
+            "sla_met": sla if isinstance(sla, bool) else None, "agent_id": agent, "team": team,
         })
+        # Per agent and team, the counts are kept as daily totals too: the dashboard sums
+        # a few hundred rows instead of grouping every sample of the period.
+        for side, holder in (("agent", d.agent_key(agent)), ("team", team)):
+            self.count(f"{side}_{metric}", event.occurred_at, category, holder)
+            if isinstance(sla, bool):
+                self.count(f"{side}_sla", event.occurred_at, category, holder)
+                if sla:
+                    self.count(f"{side}_sla_met", event.occurred_at, category, holder)
+
+    def load(self, ticket: _Ticket, moment: datetime, by: int) -> None:
+        """Open load per agent and team, kept like the backlog: +1 / -1 on the day it moves."""
+        self.count("agent_load", moment, ticket.category, ticket.holder, by=by)
+        self.count("team_load", moment, ticket.category, ticket.team, by=by)
 
     def set_open(self, event: d.EventRecord, is_open: bool) -> None:
         ticket = self.known_ticket(event)
@@ -386,6 +413,24 @@ class _Batch:
             return
         ticket.is_open, ticket.changed = is_open, True
         self.count("backlog", event.occurred_at, ticket.category, by=1 if is_open else -1)
+        self.load(ticket, event.occurred_at, 1 if is_open else -1)
+
+    def on_ticket_assigned(self, event: d.EventRecord) -> None:
+        ticket = self.known_ticket(event)
+        if ticket is None:
+            return
+        agent, team = _agent_id(event.data.get("agent_id")), str(event.data.get("team") or "")
+        before = d.agent_key(event.data.get("previous_agent_id"))
+        if before != d.NOBODY and before != d.agent_key(agent):
+            self.count("agent_reassigned", event.occurred_at, ticket.category, before)
+        before_team = str(event.data.get("previous_team") or "")
+        if before_team and before_team != team:
+            self.count("team_reassigned", event.occurred_at, ticket.category, before_team)
+        if ticket.is_open:
+            self.load(ticket, event.occurred_at, -1)
+        ticket.assignee_id, ticket.team, ticket.changed = agent, team, True
+        if ticket.is_open:
+            self.load(ticket, event.occurred_at, 1)
 
     def on_ticket_first_response(self, event: d.EventRecord) -> None:
         self.sample("first_response", event)
@@ -408,12 +453,21 @@ class _Batch:
             # Only the latest rating of a ticket counts: take the earlier one back out.
             self.count("csat_bot" if ticket.csat_bot else "csat_human", ticket.csat_day,
                        ticket.category, str(ticket.csat_score), by=-1)
+            self.count("agent_csat", ticket.csat_day, ticket.category,
+                       f"{d.agent_key(ticket.csat_agent_id)}|{ticket.csat_score}", by=-1)
+            self.count("team_csat", ticket.csat_day, ticket.category,
+                       f"{ticket.csat_team or ''}|{ticket.csat_score}", by=-1)
         score = int(event.data.get("score") or 0)
+        agent, team = _agent_id(event.data.get("agent_id")), str(event.data.get("team") or "")
         self.count("csat_bot" if event.data.get("source") == "chat" else "csat_human",
                    event.occurred_at, ticket.category, str(score))
+        self.count("agent_csat", event.occurred_at, ticket.category,
+                   f"{d.agent_key(agent)}|{score}")
+        self.count("team_csat", event.occurred_at, ticket.category, f"{team}|{score}")
         ticket.csat_score = score
         ticket.csat_day = event.occurred_at.date()
         ticket.csat_bot = event.data.get("source") == "chat"
+        ticket.csat_agent_id, ticket.csat_team = agent, team
         ticket.changed = True
 
     def on_user_signed_in(self, event: d.EventRecord) -> None:
@@ -601,6 +655,8 @@ class _Batch:
                 "ticket_id": t.ticket_id, "created_at": t.created_at, "category": t.category,
                 "visitor_id": t.visitor_id, "person": t.person, "is_open": t.is_open,
                 "csat_score": t.csat_score, "csat_day": t.csat_day, "csat_bot": t.csat_bot,
+                "assignee_id": t.assignee_id, "team": t.team, "csat_agent_id": t.csat_agent_id,
+                "csat_team": t.csat_team,
             } for t in fresh])
         for ticket in fresh:
             ticket.is_new = ticket.changed = False
@@ -611,9 +667,13 @@ class _Batch:
                 update(table).where(table.c.ticket_id == bindparam("key")).values(
                     is_open=bindparam("is_open"), csat_score=bindparam("csat_score"),
                     csat_day=bindparam("csat_day"), csat_bot=bindparam("csat_bot"),
-                    person=bindparam("person")),
+                    person=bindparam("person"), assignee_id=bindparam("assignee_id"),
+                    team=bindparam("team"), csat_agent_id=bindparam("csat_agent_id"),
+                    csat_team=bindparam("csat_team")),
                 [{"key": t.ticket_id, "is_open": t.is_open, "csat_score": t.csat_score,
-                  "csat_day": t.csat_day, "csat_bot": t.csat_bot, "person": t.person}
+                  "csat_day": t.csat_day, "csat_bot": t.csat_bot, "person": t.person,
+                  "assignee_id": t.assignee_id, "team": t.team,
+                  "csat_agent_id": t.csat_agent_id, "csat_team": t.csat_team}
                  for t in changed],
             )
         for ticket in changed:
@@ -755,3 +815,10 @@ def recompute_conversations(
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _agent_id(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None

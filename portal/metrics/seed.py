@@ -108,6 +108,8 @@ class _Seeder:
         self.visitors = [secrets.token_urlsafe(18) for _ in range(max(20, days * visits_per_day
                                                                         // 3))]
         self.signed_in: dict[str, Any] = {}
+        self.agents = {user.id: tickets.Actor.of(user)
+                       for user in accounts.users_with_role(Role.AGENT)}
 
     def _catalogue(self) -> list[Any]:
         found: dict[str, Any] = {}
@@ -259,6 +261,14 @@ class _Seeder:
 
     # --- a ticket's life ------------------------------------------------------------------
 
+    def agent_for(self, ticket: Any) -> Any:
+        """The ticket's assignee, else a demo agent (or a nameless one when none exists)."""
+        if ticket.assignee_id in self.agents:
+            return self.agents[ticket.assignee_id]
+        if not self.agents:
+            return DEMO_AGENT
+        return self.agents[self.rng.choice(sorted(self.agents))]
+
     def lifecycle(self, created_at: datetime, create: Callable[[], Any]) -> None:
         if created_at > utcnow():
             return
@@ -273,6 +283,7 @@ class _Seeder:
         ticket = tickets.get_ticket(ref.number)
         if ticket is None:
             return
+        agent = self.agent_for(ticket)
         response_target = (ticket.first_response_due - ticket.created_at).total_seconds()
         resolution_target = (ticket.resolution_due - ticket.created_at).total_seconds()
         now = utcnow()
@@ -280,8 +291,10 @@ class _Seeder:
         if created_at + timedelta(seconds=waited) > now:
             return
         with self.moves.at(created_at + timedelta(seconds=waited)) as events:
+            if ticket.assignee_id is None and agent.id is not None:
+                tickets.claim(ticket.id, actor=agent)
             tickets.reply(ticket.id, "Thanks for the details. Could you try the steps in the "
-                          "linked article and tell us what you see?", actor=DEMO_AGENT)
+                          "linked article and tell us what you see?", actor=agent)
         self.moves.patch(events, EventKind.TICKET_FIRST_RESPONSE,
                          {"seconds": round(waited), "sla_met": waited <= response_target})
         if self.rng.random() > 0.85:
@@ -289,8 +302,16 @@ class _Seeder:
         solved = waited + self.rng.lognormvariate(2.8, 1.0) * 3600
         if created_at + timedelta(seconds=solved) > now:
             return
+        if self.rng.random() < 0.08:
+            with self.moves.at(created_at + timedelta(seconds=(waited + solved) / 2)):
+                try:
+                    ticket = tickets.escalate(ticket.id, "Needs a specialist: the usual steps "
+                                              "did not help.", actor=agent)
+                except tickets.TicketError:
+                    db.session.rollback()
+            agent = self.agent_for(ticket)
         with self.moves.at(created_at + timedelta(seconds=solved)) as events:
-            tickets.change_status(ticket.id, "solved", actor=DEMO_AGENT)
+            tickets.change_status(ticket.id, "solved", actor=agent)
         self.moves.patch(events, EventKind.TICKET_SOLVED,
                          {"seconds": round(solved), "sla_met": solved <= resolution_target})
         requester = tickets.Actor(ticket.requester_id, ticket.requester_name)
@@ -301,7 +322,7 @@ class _Seeder:
                 with self.moves.at(created_at + timedelta(seconds=reopened)):
                     tickets.reply(ticket.id, "It happened again this morning.", actor=requester)
                 with self.moves.at(created_at + timedelta(seconds=again)) as events:
-                    tickets.change_status(ticket.id, "solved", actor=DEMO_AGENT)
+                    tickets.change_status(ticket.id, "solved", actor=agent)
                 self.moves.patch(events, EventKind.TICKET_SOLVED,
                                  {"seconds": round(again), "sla_met": again <= resolution_target})
                 solved = again

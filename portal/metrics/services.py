@@ -10,15 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.metrics import definitions as d
 from portal.metrics import queries, rollup
+from portal.tickets import services as tickets
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
 WEEKLY_FROM_DAYS = 63
 
 
@@ -51,11 +55,18 @@ def _parse_day(raw: str | None, name: str, problems: list[str]) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw.strip())
+        day = date.fromisoformat(raw.strip())
     except ValueError:
         problems.append(f"The {name} date “{raw[:20]}” is not a date (use YYYY-MM-DD); "
                         "showing the default range instead.")
         return None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        # Far-off dates overflow the period arithmetic (previous period, weeks).
+        problems.append(f"The {name} date {day.isoformat()} is out of range (use a date "
+                        f"between {EARLIEST_DAY.year} and {LATEST_DAY.year}); "
+                        "showing the default range instead.")
+        return None
+    return day
 
 
 def parse_filters(args: Mapping[str, str], today: date | None = None) -> Filters:
@@ -95,6 +106,18 @@ class Dashboard:
     previous: d.Report
     series: list[d.DayPoint]
     categories: list[str]
+    people: d.PeopleFigures = d.PeopleFigures()
+    # Display names for the people table keys (agent ids as text, team slugs).
+    agent_names: Mapping[str, str] = field(default_factory=dict)
+    team_names: Mapping[str, str] = field(default_factory=dict)
+
+
+def _agent_names(keys: set[str]) -> dict[str, str]:
+    names = {d.NOBODY: "(unassigned)"}
+    for key in keys - {d.NOBODY}:
+        user = accounts.get_user(int(key)) if key.isdigit() else None
+        names[key] = user.name if user is not None else f"agent #{key} (removed)"
+    return names
 
 
 def dashboard(filters: Filters) -> Dashboard:
@@ -104,6 +127,9 @@ def dashboard(filters: Filters) -> Dashboard:
     names = queries.categories()
     if filters.category and filters.category not in names:
         names.append(filters.category)
+    people = queries.people(filters.period, filters.category)
     return Dashboard(filters, current, previous,
-                     d.bucket_series(current.series, filters.weekly), sorted(names))
+                     d.bucket_series(current.series, filters.weekly), sorted(names), people,
+                     _agent_names({row.key for row in people.agents}),
+                     {d.NOBODY: "(no team)", **tickets.team_names()})
 

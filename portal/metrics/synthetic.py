@@ -26,6 +26,12 @@ GAP_QUERIES = ["warranty claim", "cancel order", "gift card", "solar panel", "er
                "api token", "dark mode"]
 HANDOFF_REASONS = ["low_confidence", "asked_for_person", "not_helpful", "sensitive_topic",
                    "user_action"]
+# Support staff: four agents in each team, ids from AGENT_BASE (no accounts behind them).
+TEAMS = ("billing", "technical", "general")
+TEAM_OF = {"billing": "billing", "devices": "technical", "connectivity": "technical",
+           "installation": "technical"}
+AGENTS_PER_TEAM = 4
+AGENT_BASE = 9000
 EVENT_COLUMNS = ("kind", "occurred_at", "visitor_id", "user_id", "conversation_id", "ticket_id",
                  "article_slug", "category")
 
@@ -44,6 +50,9 @@ def generate_events(
 ) -> Iterator[dict[str, Any]]:
     """Yield emit()-style dicts (kind, occurred_at, columns, data fields) in time order per day."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    # Who works each ticket is drawn from a stream of its own, so adding it left every
+    # other synthetic figure as it was.
+    staff = random.Random(seed + 7)  # noqa: S311 - test data, not secrets
     next_id = {"conversation": start_ids, "ticket": start_ids, "search": 0, "form": 0}
     visitors = [f"syn-v{n}" for n in range(max(50, conversations_per_day * days // 3))]
     linked: dict[str, int] = {}
@@ -60,22 +69,35 @@ def generate_events(
                conversation_id: int | None = None, form_id: str | None = None) -> None:
         ticket_id = new("ticket")
         fields: dict[str, Any] = {"ticket_id": ticket_id, "category": category}
+        team = TEAM_OF.get(category, "general")
+        agent = AGENT_BASE + TEAMS.index(team) * AGENTS_PER_TEAM + staff.randrange(
+            AGENTS_PER_TEAM)
+        held = {"agent_id": agent, "team": team}
         extra = {"form_id": form_id} if form_id else {}
         pending.append({"kind": "ticket_created", "occurred_at": created, **person(visitor),
                         **fields, "conversation_id": conversation_id, "source": source,
                         "priority": rng.choice(["low", "normal", "normal", "high"]),
-                        "number": 1000 + ticket_id, **extra})
+                        "number": 1000 + ticket_id, **held, "tier": 1, **extra})
         responded = created + timedelta(hours=rng.uniform(0.2, 30))
         response_seconds = (responded - created).total_seconds()
         pending.append({"kind": "ticket_first_response", "occurred_at": responded,
                         "ticket_id": ticket_id, "seconds": round(response_seconds),
-                        "sla_met": response_seconds <= 8 * 3600})
+                        "sla_met": response_seconds <= 8 * 3600, **held})
+        if staff.random() < 0.1:
+            # Handed to a colleague in the same team after the first reply.
+            colleague = AGENT_BASE + TEAMS.index(team) * AGENTS_PER_TEAM + staff.randrange(
+                AGENTS_PER_TEAM)
+            pending.append({"kind": "ticket_assigned", "occurred_at": responded
+                            + timedelta(minutes=5), "ticket_id": ticket_id,
+                            "agent_id": colleague, "previous_agent_id": agent, "team": team,
+                            "previous_team": team})
+            held = {"agent_id": colleague, "team": team}
         if rng.random() < 0.85:
             solved = responded + timedelta(hours=rng.uniform(0.5, 120))
             solve_seconds = (solved - created).total_seconds()
             pending.append({"kind": "ticket_solved", "occurred_at": solved, **fields,
                             "seconds": round(solve_seconds),
-                            "sla_met": solve_seconds <= 72 * 3600})
+                            "sla_met": solve_seconds <= 72 * 3600, **held})
             if rng.random() < 0.06:
                 reopened = solved + timedelta(hours=rng.uniform(1, 48))
                 pending.append({"kind": "ticket_reopened", "occurred_at": reopened,
@@ -83,12 +105,12 @@ def generate_events(
                 again = reopened + timedelta(hours=rng.uniform(1, 48))
                 pending.append({"kind": "ticket_solved", "occurred_at": again, **fields,
                                 "seconds": round((again - created).total_seconds()),
-                                "sla_met": False})
+                                "sla_met": False, **held})
                 solved = again
             if rng.random() < 0.4:
                 score = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 5])[0]
                 pending.append({"kind": "csat", "occurred_at": solved + timedelta(hours=2),
-                                **fields, "score": score, "source": source})
+                                **fields, "score": score, "source": source, **held})
 
     for offset in range(days):
         day = first_day + timedelta(days=offset)

@@ -11,6 +11,7 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.clock import utcnow
 from portal.tickets import articles, macros, services, sla
+from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
 from portal.tickets.services import Actor, QueueFilters, TicketError
 from portal.tickets.views import bp, user_ticket
@@ -20,8 +21,15 @@ from portal.web import is_htmx, render
 def _agent_context(ticket: Ticket, **extra: Any) -> dict[str, Any]:
     now = utcnow()
     names = dict(services.agent_choices())
+    team_names = dict(services.team_choices())
     context: dict[str, Any] = {
         "ticket": ticket,
+        "teams": services.team_choices(),
+        "team_name": team_names.get(ticket.team_id or 0, ""),
+        "tier_label": services.tier_label(ticket.tier),
+        "next_tier": services.tier_label(ticket.tier + 1)
+        if ticket.tier < len(services.TIERS) else "",
+        "reason_text": "",
         "messages": services.thread(ticket, include_notes=True),
         "audit": services.audit_trail(ticket, limit=20),
         "rating": services.rating_for(ticket),
@@ -33,6 +41,7 @@ def _agent_context(ticket: Ticket, **extra: Any) -> dict[str, Any]:
         "macros": macros.load_macros(),
         "bot_articles": articles.refs(ticket.bot_article_slugs),
         "linked_articles": articles.refs(ticket.linked_article_slugs),
+        **mail_intake.page_context(ticket.id),
         "first_response_countdown": "" if ticket.first_responded_at else sla.countdown(
             ticket.first_response_due, now),
         "resolution_countdown": sla.countdown(ticket.resolution_due, now)
@@ -157,6 +166,36 @@ def assign(number: int):
     return _done(ticket, "Assignment updated.")
 
 
+@bp.route("/<int:number>/escalate", methods=["POST"])
+@role_required(Role.AGENT)
+def escalate(number: int):
+    ticket = _agent_ticket(number)
+    reason = request.form.get("reason", "")
+    raw_tier = request.form.get("from_tier", "")
+    try:
+        ticket = services.escalate(ticket.id, reason, actor=Actor.of(current_user),
+                                   expected_tier=int(raw_tier) if raw_tier.isdigit() else None)
+    except TicketError as exc:
+        return _failed(ticket, exc, reason_text=reason)
+    return _done(ticket, f"Escalated to {services.tier_label(ticket.tier)}; the reason is in "
+                         "the history.")
+
+
+@bp.route("/<int:number>/team", methods=["POST"])
+@role_required(Role.AGENT)
+def move_team(number: int):
+    ticket = _agent_ticket(number)
+    raw = request.form.get("team_id", "")
+    if raw and not raw.isdigit():
+        return _failed(ticket, TicketError("team", "Choose a team from the list."))
+    try:
+        ticket = services.move_team(ticket.id, int(raw) if raw else None,
+                                    actor=Actor.of(current_user))
+    except TicketError as exc:
+        return _failed(ticket, exc)
+    return _done(ticket, "Team updated.")
+
+
 @bp.route("/<int:number>/link", methods=["POST"])
 @role_required(Role.AGENT)
 def link(number: int):
@@ -207,10 +246,19 @@ def macro(number: int):
 # --- the queue ------------------------------------------------------------------------
 
 
+MAX_QUEUE_PAGE = 10_000
+
+
+def _is_row_id(value: str) -> bool:
+    """Digits that fit the database's 32-bit ids; longer ones would overflow the query."""
+    return value.isdigit() and len(value) <= 9
+
+
 def _filters() -> QueueFilters:
     args = request.args
     try:
-        page = max(1, int(args.get("page", "1")))
+        # Bounded so the offset stays an integer the database can hold.
+        page = min(max(1, int(args.get("page", "1"))), MAX_QUEUE_PAGE)
     except ValueError:
         page = 1
     status = args.get("status", "active")
@@ -221,8 +269,13 @@ def _filters() -> QueueFilters:
         priority=args.get("priority", "") if args.get("priority", "") in
         {p.value for p in TicketPriority} else "",
         category=args.get("category", "")[:100],
-        assignee=args.get("assignee", "")[:12],
+        assignee=args.get("assignee", "") if args.get("assignee", "") in {"me", "none"}
+        or _is_row_id(args.get("assignee", "")) else "",
         due=args.get("due", "") if args.get("due") in {"breached", "soon"} else "",
+        team=args.get("team", "") if args.get("team", "") == "none"
+        or _is_row_id(args.get("team", "")) else "",
+        tier=args.get("tier", "") if args.get("tier", "") in
+        {str(n) for n in range(1, len(services.TIERS) + 1)} else "",
         q=args.get("q", "")[:200],
         page=page,
     )
@@ -237,6 +290,7 @@ def queue():
     return render(
         "tickets/queue.html", "tickets/_queue_results.html",
         result=result, filters=filters, agents=services.agent_choices(),
+        teams=services.team_choices(), tiers=list(enumerate(services.TIERS, 1)),
         categories=articles.category_choices(), statuses=[s.value for s in TicketStatus],
         priorities=[p.value for p in TicketPriority], query_args=query_args,
     )

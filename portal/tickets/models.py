@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -42,6 +44,25 @@ class TicketSource(StrEnum):
     CHAT = "chat"
     FORM = "form"
     EMAIL = "email"
+
+
+class Assignment(StrEnum):
+    """How a team hands out its new tickets."""
+
+    MANUAL = "manual"  # agents claim them from the queue
+    ROUND_ROBIN = "round_robin"
+    LEAST_LOADED = "least_loaded"
+
+
+# What a team's short name may look like (routing rules and the CLI use it).
+TEAM_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+# Support tiers, lowest first; a ticket's `tier` is an index into this (1-based).
+TIERS = ("L1", "L2", "L3")
+
+
+def tier_label(tier: int | None) -> str:
+    return TIERS[(tier or 1) - 1] if 1 <= (tier or 1) <= len(TIERS) else f"L{tier}"
 
 
 class MessageKind(StrEnum):
@@ -79,6 +100,7 @@ class Ticket(Base):
         Index("ix_ticket_ticket_assignee_next_due", "assignee_id", "next_due"),
         Index("ix_ticket_ticket_status_updated", "status", "updated_at"),
         Index("ix_ticket_ticket_requester_updated", "requester_id", "updated_at"),
+        Index("ix_ticket_ticket_team_next_due", "team_id", "next_due"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -107,6 +129,10 @@ class Ticket(Base):
     bot_article_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
     linked_article_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
     transcript: Mapped[str | None] = mapped_column(Text)
+    # Routing: the team that owns the ticket, its support tier (1 = L1) and free tags.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_team.id"))
+    tier: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -169,3 +195,49 @@ class TicketRating(Base):
     score: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "ticket_team"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What routing rules and the CLI name the team by; the name is for people.
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    # Unmatched tickets go to the default team (at most one).
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    assignment: Mapped[Assignment] = mapped_column(
+        _enum(Assignment, "ticket_team_assignment"), default=Assignment.MANUAL
+    )
+    # Round-robin's position: the agent who got the team's last ticket.
+    last_assigned_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AgentMembership(Base):
+    """The team and tier of one agent (an agent belongs to one team at a time)."""
+
+    __tablename__ = "ticket_agent"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id"), primary_key=True, autoincrement=False
+    )
+    team_id: Mapped[int] = mapped_column(ForeignKey("ticket_team.id"), index=True)
+    tier: Mapped[int] = mapped_column(SmallInteger, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RoutingRuleSet(Base):
+    """Every rule file that passed validation; the newest row is the active one.
+
+    Kept in the database so a broken file never leaves a restarted portal without
+    the rules that last worked.
+    """
+
+    __tablename__ = "ticket_routing"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(300), default="")
+    activated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -16,21 +16,36 @@ from pathlib import Path
 from flask import current_app
 
 from portal.clock import utcnow
+from portal.tickets.mail import tokens
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 10
 
 
-def send(to: str, subject: str, body: str) -> bool:
-    """Deliver one plain-text message; True when it was handed over (or written)."""
+def send(to: str, subject: str, body: str, *, ticket_number: int | None = None) -> bool:
+    """Deliver one plain-text message; True when it was handed over (or written).
+
+    With `ticket_number` the message carries the signed reply token, so an emailed
+    answer to it is added to that ticket by the mail intake.
+    """
     if not to:
         return False
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
-    message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain="portal.local")
+    # RFC 3834: out-of-office responders must not answer us, and the intake recognises
+    # its own mail coming back by X-Loop.
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Loop"] = tokens.loop_marker()
+    if ticket_number is not None:
+        message["Subject"] = tokens.tagged_subject(subject, ticket_number)
+        message["Message-ID"] = tokens.message_id(ticket_number)
+        message[tokens.TICKET_HEADER] = tokens.header_value(ticket_number)
+        body = f"{tokens.REPLY_ABOVE_MARKER}\n\n{body}"
+    else:
+        message["Subject"] = subject
+        message["Message-ID"] = make_msgid(domain=tokens.mail_domain())
     message.set_content(body)
     try:
         if current_app.config.get("SMTP_HOST"):

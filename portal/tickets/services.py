@@ -24,10 +24,12 @@ from portal.accounts.models import Role
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
-from portal.tickets import articles, links, notify, sla
+from portal.tickets import articles, links, notify, routing, sla, teams
+from portal.tickets.errors import ConflictError, TicketError
 from portal.tickets.models import (
     ACTIVE_STATUSES,
     PRIORITY_ORDER,
+    TIERS,
     TRANSITIONS,
     MessageKind,
     Ticket,
@@ -37,6 +39,17 @@ from portal.tickets.models import (
     TicketRating,
     TicketSource,
     TicketStatus,
+    tier_label,
+)
+from portal.tickets.teams import (
+    TeamInfo,
+    create_team,
+    list_teams,
+    remove_membership,
+    set_membership,
+    team_choices,
+    team_names,
+    update_team,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +61,10 @@ __all__ = [
     "close", "create_ticket", "customer_url", "get_ticket", "link_article", "queue",
     "rate", "rating_for", "reopen", "reply", "requester_tickets", "sweep_slas", "thread",
     "ticket_from_tracking_token", "audit_trail",
+    # teams, routing and escalation
+    "RouteResult", "TeamInfo", "TIERS", "create_team", "escalate", "list_teams",
+    "move_team", "remove_membership", "route", "routing_status", "set_membership",
+    "team_choices", "team_names", "tier_label", "update_team",
 ]
 
 MAX_SUBJECT = 200
@@ -57,19 +74,6 @@ RETRIES = 5
 DEFAULT_MAX_MESSAGE_CHARS = 20_000
 DEFAULT_REOPEN_DAYS = 7
 AGENT_ROLES = (Role.AGENT, Role.ADMIN)
-
-
-class TicketError(ValueError):
-    """A user-facing problem; `field` names the form field (or "ticket")."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-class ConflictError(TicketError):
-    """Someone else changed the ticket first; the message says what happened."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,10 @@ class Actor:
     def system(cls) -> Actor:
         return cls(None, "SLA sweep", True)
 
+    @classmethod
+    def routing(cls) -> Actor:
+        return cls(None, "Routing rules", True)
+
 
 @dataclass(frozen=True)
 class TicketSummary:
@@ -114,6 +122,8 @@ class TicketSummary:
     breached: bool
     due_soon: bool
     countdown: str
+    team_name: str = ""
+    tier: str = "L1"
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,8 @@ class QueueFilters:
     category: str = ""
     assignee: str = ""  # "", "me", "none" or a user id
     due: str = ""  # "", "breached", "soon"
+    team: str = ""  # "", "none" or a team id
+    tier: str = ""  # "" or 1..3
     q: str = ""
     page: int = 1
     per_page: int = 25
@@ -220,6 +232,82 @@ def _audit(ticket_id: int, actor: Actor, action: str, old: Any = None, new: Any 
     ))
 
 
+# --- routing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """Where a ticket goes: what the rules decided, and what became of it here."""
+
+    team_id: int | None
+    team_slug: str
+    team_name: str
+    tier: int
+    priority: str
+    assignee_id: int | None
+    assignee_name: str
+    tags: tuple[str, ...]
+    fired: tuple[str, ...]
+    # Why part of a decision could not be carried out (an unknown team or agent).
+    notes: tuple[str, ...]
+    loop: str
+    auto_assigned: bool
+
+    @property
+    def tier_label(self) -> str:
+        return tier_label(self.tier)
+
+
+def routing_status(*, force: bool = False) -> routing.Status:
+    """The rule file's state; a changed valid file becomes the active rules."""
+    current = routing.status(force=force)
+    db.session.commit()
+    return current
+
+
+def route(*, subject: str, description: str, category: str | None, source: str,
+          requester_email: str, priority: str, dry_run: bool = False) -> RouteResult:
+    """Apply the active routing rules to a ticket's facts (dry_run: change nothing)."""
+    facts = routing.TicketFacts(subject, description, category, str(source),
+                                requester_email.lower(), str(priority))
+    decision = routing.evaluate(routing.active_rules(), facts)
+    state = decision.state
+    notes: list[str] = []
+    team = None
+    if state.team:
+        team = teams.get_team(state.team)
+        if team is None:
+            notes.append(f"Team “{state.team}” does not exist: the default team takes it.")
+    if team is None:
+        team = teams.default_team()
+    tier = state.tier or 1
+    assignee_id: int | None = None
+    if state.assignee:
+        agent = accounts.find_user_by_email(state.assignee)
+        if agent is None or agent.role not in AGENT_ROLES or not agent.active:
+            notes.append(f"{state.assignee} is not an active agent: the ticket is not assigned.")
+        else:
+            assignee_id = agent.id
+    auto = False
+    if assignee_id is None and team is not None:
+        assignee_id = teams.pick_assignee(team, tier, dry_run=dry_run)
+        auto = assignee_id is not None
+    tags = state.tags + (("routing-loop",) if decision.loop else ())
+    return RouteResult(
+        team_id=team.id if team else None, team_slug=team.slug if team else "",
+        team_name=team.name if team else "", tier=tier, priority=state.priority,
+        assignee_id=assignee_id,
+        assignee_name=_agent_names().get(assignee_id, "") if assignee_id else "",
+        tags=tags, fired=decision.fired, notes=tuple(notes), loop=decision.loop_message,
+        auto_assigned=auto,
+    )
+
+
+def _team_slug(team_id: int | None) -> str:
+    team = teams.team_by_id(team_id)
+    return team.slug if team is not None else ""
+
+
 # --- creating ---------------------------------------------------------------------
 
 
@@ -259,6 +347,10 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
             ) from None
         name = name or email.split("@")[0]
 
+    # A changed rule file is activated here, saved with the ticket in one transaction.
+    routed = route(subject=subject, description=description, category=category,
+                   source=str(source_value), requester_email=email, priority=str(priority_value))
+    priority_value = TicketPriority(routed.priority)
     now = utcnow()
     due = sla.targets(priority_value)
     ticket = Ticket(
@@ -268,6 +360,8 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
         conversation_id=conversation_id, visitor_id=visitor_id, form_id=form_id,
         bot_article_slugs=[str(slug) for slug in dict.fromkeys(article_slugs) if slug][:20],
         linked_article_slugs=[], transcript=transcript or None,
+        team_id=routed.team_id, tier=routed.tier, tags=list(routed.tags),
+        assignee_id=routed.assignee_id,
         created_at=now, updated_at=now,
         first_response_due=now + due.first_response, resolution_due=now + due.resolution,
         version=1,
@@ -279,8 +373,17 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
     ticket.number = NUMBER_OFFSET + ticket.id
     actor = Actor(requester_id, name)
     _audit(ticket.id, actor, "created", new=str(ticket.status), source=str(source_value))
+    if routed.fired or routed.team_id or routed.notes or routed.loop:
+        where = " ".join(part for part in (routed.team_name, routed.tier_label) if part)
+        _audit(ticket.id, Actor.routing(), "routed", None,
+               where + (f", {routed.assignee_name}" if routed.assignee_name else ""),
+               rules=list(routed.fired), notes=list(routed.notes), loop=routed.loop,
+               tags=list(routed.tags))
+    if routed.loop:
+        log.warning("ticket %s: %s", ticket.number, routed.loop)
     details: dict[str, Any] = {"source": str(source_value), "priority": str(priority_value),
-                               "number": ticket.number}
+                               "number": ticket.number, "team": routed.team_slug,
+                               "tier": routed.tier, "agent_id": routed.assignee_id}
     if form_id:
         details["form_id"] = form_id
     emit(EventKind.TICKET_CREATED, ticket_id=ticket.id, conversation_id=conversation_id,
@@ -293,7 +396,10 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
         f"#{ticket.number}; we aim to reply {_human_target(due.first_response)}.\n\n"
         f"Follow your ticket and reply here:\n{customer_url(ticket, external=True)}\n\n"
         f"Your message:\n{description}\n",
+        ticket_number=ticket.number,
     )
+    if routed.assignee_id is not None:
+        _notify_assigned(ticket, routed.assignee_id, "Routing")
     return ref
 
 
@@ -356,6 +462,7 @@ def agent_choices() -> list[tuple[int, str]]:
 
 def _summaries(tickets: Sequence[Any], now: datetime) -> list[TicketSummary]:
     names = _agent_names() if any(t.assignee_id for t in tickets) else {}
+    team_of = dict(teams.team_choices()) if any(t.team_id for t in tickets) else {}
     soon = now + sla.due_soon_window()
     return [
         TicketSummary(
@@ -367,6 +474,8 @@ def _summaries(tickets: Sequence[Any], now: datetime) -> list[TicketSummary]:
             breached=t.next_due is not None and t.next_due < now,
             due_soon=t.next_due is not None and now <= t.next_due <= soon,
             countdown=sla.countdown(t.next_due, now),
+            team_name=team_of.get(t.team_id, "") if t.team_id else "",
+            tier=tier_label(t.tier),
         )
         for t in tickets
     ]
@@ -375,7 +484,7 @@ def _summaries(tickets: Sequence[Any], now: datetime) -> list[TicketSummary]:
 _SUMMARY_COLUMNS = (
     Ticket.id, Ticket.number, Ticket.subject, Ticket.status, Ticket.priority, Ticket.category,
     Ticket.requester_name, Ticket.requester_email, Ticket.assignee_id, Ticket.created_at,
-    Ticket.updated_at, Ticket.next_due,
+    Ticket.updated_at, Ticket.next_due, Ticket.team_id, Ticket.tier,
 )
 
 
@@ -410,6 +519,12 @@ def queue(filters: QueueFilters, *, viewer_id: int | None = None) -> QueuePage:
         query = query.where(Ticket.assignee_id.is_(None))
     elif filters.assignee.isdigit():
         query = query.where(Ticket.assignee_id == int(filters.assignee))
+    if filters.team == "none":
+        query = query.where(Ticket.team_id.is_(None))
+    elif filters.team.isdigit():
+        query = query.where(Ticket.team_id == int(filters.team))
+    if filters.tier.isdigit():
+        query = query.where(Ticket.tier == int(filters.tier))
     if filters.due == "breached":
         query = query.where(Ticket.next_due < now)
     elif filters.due == "soon":
@@ -420,7 +535,8 @@ def queue(filters: QueueFilters, *, viewer_id: int | None = None) -> QueuePage:
         pattern = f"%{text.lower()}%"
         conditions: list[Any] = [func.lower(Ticket.subject).like(pattern),
                       func.lower(Ticket.requester_email).like(pattern)]
-        if number.isdigit():
+        # Ticket numbers are 32-bit integers: a longer number would overflow the column.
+        if number.isdigit() and len(number) <= 9:
             conditions.append(Ticket.number == int(number))
         query = query.where(or_(*conditions))
     if ordered_by_due:
@@ -489,10 +605,15 @@ def _status_values(ticket: Ticket, new: TicketStatus, now: datetime,
     return values
 
 
-def _status_events(ticket: Ticket, old: TicketStatus, new: TicketStatus, now: datetime) -> None:
+def _status_events(ticket: Ticket, old: TicketStatus, new: TicketStatus, now: datetime,
+                   actor: Actor | None = None) -> None:
     if new == TicketStatus.SOLVED:
+        # Credited to whoever holds the ticket; an unassigned ticket to the agent solving it.
+        credited = ticket.assignee_id or (actor.id if actor is not None and actor.staff else None)
         emit(EventKind.TICKET_SOLVED, ticket_id=ticket.id, category=ticket.category,
-             seconds=int((now - ticket.created_at).total_seconds()))
+             seconds=int((now - ticket.created_at).total_seconds()),
+             sla_met=now <= ticket.resolution_due, agent_id=credited,
+             team=_team_slug(ticket.team_id))
     if new == TicketStatus.CLOSED:
         emit(EventKind.TICKET_CLOSED, ticket_id=ticket.id)
     if old == TicketStatus.SOLVED and new in ACTIVE_STATUSES:
@@ -555,10 +676,12 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
         _audit(ticket.id, actor, "reply", chars=len(text))
         if "first_responded_at" in values:
             emit(EventKind.TICKET_FIRST_RESPONSE, ticket_id=ticket.id,
-                 seconds=int((now - ticket.created_at).total_seconds()))
+                 seconds=int((now - ticket.created_at).total_seconds()),
+                 sla_met=now <= ticket.first_response_due, agent_id=actor.id,
+                 team=_team_slug(ticket.team_id))
         if "status" in values:
             _audit(ticket.id, actor, "status", ticket.status, values["status"])
-            _status_events(ticket, ticket.status, values["status"], now)
+            _status_events(ticket, ticket.status, values["status"], now, actor)
 
     ticket = _change(ticket_id, compute, after)
     if actor.staff:
@@ -566,6 +689,7 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
             ticket.requester_email, f"[#{ticket.number}] New reply: {ticket.subject}",
             f"Hi {ticket.requester_name},\n\n{actor.name} replied to your ticket:\n\n{text}\n\n"
             f"Reply or follow the ticket here:\n{customer_url(ticket, external=True)}\n",
+            ticket_number=ticket.number,
         )
         if ticket.status == TicketStatus.SOLVED and solved_before.get("value") is None:
             _notify_solved(ticket)
@@ -607,7 +731,7 @@ def change_status(ticket_id: int, status: str, *, actor: Actor,
 
     def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
         _audit(ticket.id, actor, "status", ticket.status, new)
-        _status_events(ticket, ticket.status, new, now)
+        _status_events(ticket, ticket.status, new, now, actor)
 
     ticket = _change(ticket_id, compute, after)
     if new == TicketStatus.SOLVED:
@@ -632,6 +756,7 @@ def _notify_solved(ticket: Ticket) -> None:
         f"reply within {days} days and it opens again.\n\nHow did we do? Rate us here "
         f"(the link opens a form; nothing is recorded until you press the button):\n"
         f"{url}/rate\n",
+        ticket_number=ticket.number,
     )
 
 
@@ -680,6 +805,9 @@ def claim(ticket_id: int, *, actor: Actor) -> Ticket:
             raise ConflictError("assignee", "You already have this ticket.")
         raise ConflictError("assignee", f"{holder} claimed this ticket first; it is theirs now.")
     _audit(ticket_id, actor, "claimed", None, actor.name)
+    taken = db.session.execute(
+        select(Ticket.category, Ticket.team_id).where(Ticket.id == ticket_id)).one()
+    _assigned_event(ticket_id, taken.category, None, actor.id, taken.team_id, taken.team_id)
     db.session.commit()
     claimed = db.session.get(Ticket, ticket_id, populate_existing=True)
     if claimed is None:
@@ -702,17 +830,141 @@ def assign(ticket_id: int, assignee_id: int | None, *, actor: Actor) -> Ticket:
     def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
         _audit(ticket.id, actor, "assigned", names.get(ticket.assignee_id or 0),
                names.get(assignee_id or 0, "nobody"))
+        _assigned_event(ticket.id, ticket.category, ticket.assignee_id, assignee_id,
+                        ticket.team_id, ticket.team_id)
 
     ticket = _change(ticket_id, compute, after)
     if assignee_id is not None and assignee_id != actor.id:
-        agent = accounts.get_user(assignee_id)
-        if agent is not None:
-            notify.send(
-                agent.email, f"[#{ticket.number}] Assigned to you: {ticket.subject}",
-                f"Hi {agent.name},\n\n{actor.name} assigned ticket #{ticket.number} to you.\n"
-                f"Priority: {ticket.priority}; {sla.countdown(ticket.next_due, utcnow())}.\n\n"
-                f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}\n",
-            )
+        _notify_assigned(ticket, assignee_id, actor.name)
+    return ticket
+
+
+def _notify_assigned(ticket: Ticket, agent_id: int, by: str) -> None:
+    agent = accounts.get_user(agent_id)
+    if agent is None:
+        return
+    notify.send(
+        agent.email, f"[#{ticket.number}] Assigned to you: {ticket.subject}",
+        f"Hi {agent.name},\n\n{by} assigned ticket #{ticket.number} to you "
+        f"({tier_label(ticket.tier)}).\n"
+        f"Priority: {ticket.priority}; {sla.countdown(ticket.next_due, utcnow())}.\n\n"
+        f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}\n",
+    )
+
+
+def _assigned_event(ticket_id: int, category: str | None, previous_agent: int | None,
+                    agent: int | None, previous_team: int | None, team: int | None) -> None:
+    """Who holds the ticket now; the metrics count open load and reassignments from it."""
+    emit(EventKind.TICKET_ASSIGNED, ticket_id=ticket_id, category=category, agent_id=agent,
+         previous_agent_id=previous_agent, team=_team_slug(team),
+         previous_team=_team_slug(previous_team))
+
+
+def move_team(ticket_id: int, team_id: int | None, *, actor: Actor) -> Ticket:
+    """Hand the ticket to another team (at the same tier)."""
+    if not actor.staff:
+        raise TicketError("team", "Only agents can move tickets between teams.")
+    team = teams.team_by_id(team_id)
+    if team_id is not None and team is None:
+        raise TicketError("team", "Choose a team from the list.")
+
+    def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
+        if ticket.team_id == team_id:
+            raise TicketError("team", "The ticket is already with that team.")
+        values: dict[str, Any] = {"team_id": team_id}
+        holder = teams.membership(ticket.assignee_id) if ticket.assignee_id else None
+        assignee = ticket.assignee_id
+        if holder is not None and holder.team_id != team_id:
+            assignee = None  # the agent stays in their team; the ticket goes to the new one
+        if assignee is None and team is not None:
+            assignee = teams.pick_assignee(team, ticket.tier)
+        if assignee != ticket.assignee_id:
+            values["assignee_id"] = assignee
+        return values
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        names = dict(teams.team_choices())
+        _audit(ticket.id, actor, "team", names.get(ticket.team_id or 0, "no team"),
+               names.get(team_id or 0, "no team"))
+        _assigned_event(ticket.id, ticket.category, ticket.assignee_id,
+                        values.get("assignee_id", ticket.assignee_id), ticket.team_id, team_id)
+
+    return _change(ticket_id, compute, after)
+
+
+MAX_REASON = 1000
+
+
+def _escalation_values(ticket: Ticket) -> dict[str, Any]:
+    """The next tier; the assignee stays only if they work at that tier or above."""
+    if ticket.tier >= len(TIERS):
+        raise TicketError(
+            "reason", f"This ticket is already at {tier_label(ticket.tier)}, the top tier: it "
+                      "cannot be escalated further. Add a note or ask a lead instead.")
+    new_tier = ticket.tier + 1
+    values: dict[str, Any] = {"tier": new_tier}
+    assignee = ticket.assignee_id
+    held = teams.agent_tier(assignee)
+    if assignee is not None and held is not None and held < new_tier:
+        assignee = None
+    team = teams.team_by_id(ticket.team_id)
+    if assignee is None and team is not None:
+        assignee = teams.pick_assignee(team, new_tier)
+    if assignee != ticket.assignee_id:
+        values["assignee_id"] = assignee
+    return values
+
+
+def _record_escalation(ticket: Ticket, values: dict[str, Any], now: datetime, actor: Actor,
+                       reason: str, by: str) -> None:
+    old, new = tier_label(ticket.tier), tier_label(values["tier"])
+    _audit(ticket.id, actor, "escalated_tier", old, new, reason=reason, by=by)
+    # The reason also goes into the thread, where the next tier starts reading.
+    db.session.add(TicketMessage(
+        ticket_id=ticket.id, kind=MessageKind.NOTE, author_id=actor.id, author_name=actor.name,
+        from_staff=True, body=f"Escalated from {old} to {new}: {reason}", created_at=now,
+    ))
+    emit(EventKind.TICKET_ESCALATED, ticket_id=ticket.id, category=ticket.category,
+         team=_team_slug(ticket.team_id), from_tier=ticket.tier, to_tier=values["tier"], by=by)
+    if "assignee_id" in values:
+        names = _agent_names()
+        _audit(ticket.id, actor, "assigned", names.get(ticket.assignee_id or 0),
+               names.get(values["assignee_id"] or 0, "nobody"))
+        _assigned_event(ticket.id, ticket.category, ticket.assignee_id, values["assignee_id"],
+                        ticket.team_id, ticket.team_id)
+
+
+def escalate(ticket_id: int, reason: str | None, *, actor: Actor,
+             expected_tier: int | None = None) -> Ticket:
+    """Move the ticket to the next tier; the reason is required and kept in its history."""
+    if not actor.staff:
+        raise TicketError("reason", "Only agents can escalate tickets.")
+    text = (reason or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise TicketError("reason", "Please give a reason for escalating: what was tried, and "
+                                    "why the next tier is needed.")
+    if len(text) > MAX_REASON:
+        raise TicketError("reason", f"Keep the reason under {MAX_REASON:,} characters; put "
+                                    "details in a note.")
+
+    def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
+        if ticket.status not in ACTIVE_STATUSES:
+            raise TicketError("reason", f"A {ticket.status} ticket cannot be escalated; reopen "
+                                        "it first.")
+        if expected_tier is not None and ticket.tier != expected_tier:
+            raise ConflictError("reason", f"Someone else moved this ticket to "
+                                          f"{tier_label(ticket.tier)} a moment ago. Check the "
+                                          "latest state and try again.")
+        return _escalation_values(ticket)
+
+    def after(ticket: Ticket, values: dict[str, Any], now: datetime) -> None:
+        _record_escalation(ticket, values, now, actor, text, "agent")
+
+    before = db.session.get(Ticket, ticket_id)
+    previous = before.assignee_id if before is not None else None
+    ticket = _change(ticket_id, compute, after)
+    if ticket.assignee_id is not None and ticket.assignee_id not in (previous, actor.id):
+        _notify_assigned(ticket, ticket.assignee_id, f"{actor.name} (escalation)")
     return ticket
 
 
@@ -775,7 +1027,7 @@ def rate(ticket_id: int, score: Any, comment: str | None, *, actor: Actor) -> Ti
     db.session.add(rating)
     _audit(ticket.id, actor, "rated", None, value)
     emit(EventKind.CSAT, ticket_id=ticket.id, category=ticket.category, score=value,
-         source=str(ticket.source))
+         source=str(ticket.source), agent_id=ticket.assignee_id, team=_team_slug(ticket.team_id))
     try:
         db.session.commit()
     except IntegrityError:
@@ -790,7 +1042,7 @@ def rate(ticket_id: int, score: Any, comment: str | None, *, actor: Actor) -> Ti
 def sweep_slas(now: datetime | None = None) -> SweepReport:
     """Record newly breached deadlines, escalate them, and close long-solved tickets."""
     now = now or utcnow()
-    rule = {"bump_priority": True, "notify": True,
+    rule = {"bump_priority": True, "notify": True, "next_tier": True,
             **(current_app.config.get("TICKET_ESCALATION") or {})}
     actor = Actor.system()
     breaches = escalated = 0
@@ -814,6 +1066,9 @@ def sweep_slas(now: datetime | None = None) -> SweepReport:
                 kinds.append("resolution")
             if kinds and rule["bump_priority"] and ticket.priority != TicketPriority.URGENT:
                 values["priority"] = PRIORITY_ORDER[PRIORITY_ORDER.index(ticket.priority) + 1]
+            if kinds and rule["next_tier"] and ticket.tier < len(TIERS):
+                # The same path as an agent's "Escalate": next tier, history, events.
+                values.update(_escalation_values(ticket))
             return values
 
         def after(ticket: Ticket, values: dict[str, Any], when: datetime,
@@ -822,6 +1077,10 @@ def sweep_slas(now: datetime | None = None) -> SweepReport:
                 _audit(ticket.id, actor, "sla_breach", None, kind)
             if "priority" in values:
                 _audit(ticket.id, actor, "escalated", ticket.priority, values["priority"])
+            if "tier" in values:
+                missed = " and ".join(kind.replace("_", " ") for kind in kinds)
+                _record_escalation(ticket, values, when, actor,
+                                   f"SLA breached ({missed} target missed).", "sla")
 
         ticket = _change(ticket_id, compute, after)
         if kinds:

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from portal.accounts.decorators import public
 from portal.events import EventKind, emit
 from portal.tickets import articles, links, services
+from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
 from portal.tickets.services import Actor, TicketError
 from portal.visitor import current_visitor_id
@@ -134,6 +135,7 @@ def _customer_page(ticket: Ticket, urls: dict[str, str], *, status: int = 200,
         errors=errors or {}, reply_text=reply_text, rating_score=rating_score,
         linked=articles.refs(ticket.linked_article_slugs),
         reopen_days=current_app.config.get("TICKET_REOPEN_DAYS", 7),
+        **mail_intake.page_context(ticket.id),
     ), status
 
 

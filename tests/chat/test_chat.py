@@ -213,3 +213,19 @@ def test_suggest_gives_a_short_cited_answer(client: Any) -> None:
     html = client.get("/chat/suggest?q=How do I reset my password").get_data(as_text=True)
     assert 'href="/kb/' in html
     assert client.get("/chat/suggest?q=").status_code == 200
+
+
+def test_retrieval_ranks_articles_on_features_from_the_real_index(client: Any) -> None:
+    from portal.chat.ranking import ARTICLE_FEATURES
+    from portal.chat.retrieval import retrieve
+
+    found = retrieve("Hub will not pair with the thermostat\n\nI pressed the button twice, the "
+                     "light keeps blinking and the app shows nothing new.", audiences=("public",))
+    assert "hub-pairing-fails" in found.slugs[:3]
+    passage = found.sources[0].passages[0]
+    assert set(ARTICLE_FEATURES) <= set(passage.extra)
+    # The subject line is embedded on its own: its cosine differs from the whole message's.
+    assert passage.extra["subject_cosine"] != passage.extra["cosine"]
+    assert [s.score for s in found.sources] == sorted((s.score for s in found.sources),
+                                                      reverse=True)
+    assert 0.0 <= found.confidence <= 1.0

@@ -61,3 +61,19 @@ def test_impossible_transitions_are_refused() -> None:
     with pytest.raises(flow.InvalidTransition):
         flow.transition(State.RESOLVED, Event.TICKET_CREATED)
     assert not flow.can(State.OPEN, Event.TICKET_CREATED)
+
+
+@pytest.mark.parametrize("message", [
+    "The configuration service is hung, is this a known issue?",
+    "Is WebSphere affected by the vulnerability CVE-2014-3566 in SSLv3?",
+    "Help with Security Bulletin: a security vulnerability in the admin console",
+])
+def test_ordinary_questions_do_not_trip_a_sensitive_topic(message: str) -> None:
+    assert flow.sensitive_topic(message, flow.DEFAULT_SENSITIVE_TOPICS) is None
+    assert decide(message).answer
+
+
+def test_reporting_a_vulnerability_or_a_hacked_account_hands_off() -> None:
+    for message in ("I want to report a vulnerability in your login page",
+                    "My account was hacked yesterday", "I will sue you"):
+        assert decide(message).reason == Reason.SENSITIVE_TOPIC

@@ -13,6 +13,8 @@ from portal.tickets import services
 from portal.tickets.models import Ticket
 from portal.tickets.services import Actor
 
+from .mail_support import dovecot, listener, mailbox  # noqa: F401 - test_mail_* fixtures
+
 
 @pytest.fixture
 def customer(make_user):

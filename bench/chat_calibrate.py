@@ -1,0 +1,246 @@
+"""Fit the chat's article ranker and answer/hand-off model, and report held-out figures.
+
+Each shared dev set is split in two halves by a fixed seed. The weights are fitted on
+half A of both sets only; the figures for half B are what to expect on questions the
+fit never saw. The fitted values are printed for pasting into portal/chat/ranking.py.
+
+  .venv/bin/python bench/chat_calibrate.py collect OUT.json   # runs the pipeline (minutes)
+  .venv/bin/python bench/chat_calibrate.py fit OUT.json       # fits (seconds)
+  .venv/bin/python bench/chat_calibrate.py halves EVAL.json…  # `portal eval --json` per half
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from portal.chat.evaluation import load_questions, run_evaluation, summarise
+from portal.chat.ranking import ARTICLE_FEATURES, DECISION_FEATURES
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+SETS = ("wixqa", "techqa")
+SEED = 20261123
+L2 = 3e-2
+ANSWERED_FLOOR = 0.85
+Model = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+
+
+def half_of(question_ids: list[str]) -> dict[str, str]:
+    """"A" or "B" for each id: a seeded shuffle of the sorted ids, cut in two."""
+    ordered = sorted(question_ids)
+    random.Random(SEED).shuffle(ordered)
+    return {qid: ("A" if i < len(ordered) // 2 else "B") for i, qid in enumerate(ordered)}
+
+
+def collect(out: Path) -> None:
+    from portal import create_app
+
+    app = create_app()
+    result: dict[str, Any] = {}
+    with app.app_context():
+        for name in SETS:
+            questions = load_questions(DATA / name / "questions-dev.jsonl")
+            print(f"{name}: {len(questions)} questions", file=sys.stderr)
+            report = run_evaluation(app, DATA / name / "kb", questions, keep_features=True)
+            result[name] = report["rows"]
+    out.write_text(json.dumps(result), encoding="utf-8")
+
+
+# --- the ranker: a linear score per article, fitted with a listwise softmax loss ---------
+
+
+def _lists(rows: list[dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    lists = []
+    for row in rows:
+        candidates = row.get("candidates") or []
+        gold = set(row["gold_slugs"])
+        labels = np.array([c["slug"] in gold for c in candidates], dtype=float)
+        if row["answerable"] and labels.any():
+            features = np.array([[c[f] for f in ARTICLE_FEATURES] for c in candidates])
+            lists.append((features, labels / labels.sum()))
+    return lists
+
+
+def fit_ranker(rows: list[dict[str, Any]], iterations: int = 2000) -> np.ndarray:
+    lists = _lists(rows)
+    weights = np.zeros(len(ARTICLE_FEATURES))
+    for _ in range(iterations):
+        gradient = np.zeros_like(weights)
+        for features, target in lists:
+            scores = features @ weights
+            p = np.exp(scores - scores.max())
+            p /= p.sum()
+            gradient += features.T @ (p - target)
+        weights -= 0.5 * (gradient / len(lists) + L2 * weights)
+    return weights
+
+
+def ranks(rows: list[dict[str, Any]], weights: np.ndarray) -> list[int | None]:
+    out: list[int | None] = []
+    for row in rows:
+        if not row["answerable"] or not row["gold_slugs"]:
+            continue
+        candidates = row.get("candidates") or []
+        scores = [sum(w * c[f] for w, f in zip(weights, ARTICLE_FEATURES, strict=True))
+                  for c in candidates]
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        gold = set(row["gold_slugs"])
+        out.append(next((k + 1 for k, i in enumerate(order) if candidates[i]["slug"] in gold),
+                        None))
+    return out
+
+
+def retrieval_figures(found: list[int | None]) -> str:
+    n = len(found) or 1
+    hit1 = sum(r == 1 for r in found) / n
+    hit5 = sum(r is not None and r <= 5 for r in found) / n
+    mrr = sum(1 / r for r in found if r) / n
+    return f"hit@1 {hit1:.3f}  hit@5 {hit5:.3f}  MRR {mrr:.3f}"
+
+
+# --- the decision: logistic regression over how sure the ranking is ---------------------
+
+
+def decision_rows(
+    rows: list[dict[str, Any]], weights: np.ndarray, names: tuple[str, ...] = DECISION_FEATURES
+) -> tuple[np.ndarray, np.ndarray]:
+    from portal.chat.ranking import RankedArticle, decision_features
+
+    features, labels = [], []
+    for row in rows:
+        candidates = row.get("candidates") or []
+        if not candidates:
+            continue
+        ranked = sorted(
+            (RankedArticle(c["slug"], float(sum(w * c[f] for w, f in
+                                                 zip(weights, ARTICLE_FEATURES, strict=True))),
+                           {f: c[f] for f in ARTICLE_FEATURES}, ())
+             for c in candidates),
+            key=lambda a: a.score, reverse=True,
+        )
+        values = decision_features(ranked)
+        features.append([values[f] for f in names])
+        labels.append(1.0 if row["answerable"] else 0.0)
+    return np.array(features), np.array(labels)
+
+
+def fit_decision(x: np.ndarray, y: np.ndarray) -> Model:
+    means, scales = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - means) / scales
+    # Balanced classes: a hand-off missed counts as much as an answer withheld.
+    sample = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    coef, bias = np.zeros(z.shape[1]), 0.0
+    for _ in range(3000):
+        p = 1 / (1 + np.exp(-(z @ coef + bias)))
+        coef -= 0.5 * (z.T @ ((p - y) * sample) / len(y) + 1e-2 * coef)
+        bias -= 0.5 * float(((p - y) * sample).mean())
+    return means, scales, coef, bias
+
+
+def probabilities(x: np.ndarray, model: Model) -> Any:
+    means, scales, coef, bias = model
+    return 1 / (1 + np.exp(-(((x - means) / scales) @ coef + bias)))
+
+
+def decision_figures(p: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float, str]:
+    answered = float((p[y == 1] >= threshold).mean()) if (y == 1).any() else float("nan")
+    handed = float((p[y == 0] < threshold).mean()) if (y == 0).any() else float("nan")
+    balanced = (answered + handed) / 2
+    return balanced, answered, (f"answered {answered:.3f}  hand-off {handed:.3f}  "
+                                f"balanced {balanced:.3f}")
+
+
+def choose_threshold(train: list[dict[str, Any]], weights: np.ndarray, model: Model,
+                     names: tuple[str, ...]) -> float:
+    """Best balanced accuracy on the training half, among thresholds that still answer
+    ANSWERED_FLOOR of its answerable questions (short help-center questions score lower
+    than forum posts, so a threshold tuned on TechQA alone hands off many Wix questions)."""
+    x, y = decision_rows(train, weights, names)
+    p = probabilities(x, model)
+    allowed = [float(t) for t in sorted(set(np.round(p, 3)))
+               if (p[y == 1] >= t).mean() >= ANSWERED_FLOOR]
+    return max(allowed, key=lambda t: (decision_figures(p, y, t)[0], -t))
+
+
+def calibrate(train: list[dict[str, Any]], names: tuple[str, ...]
+              ) -> tuple[np.ndarray, Model, float]:
+    weights = fit_ranker(train)
+    x, y = decision_rows(train, weights, names)
+    model = fit_decision(x, y)
+    return weights, model, choose_threshold(train, weights, model, names)
+
+
+def fit(path: Path, names: tuple[str, ...]) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    halves = {name: half_of([r["id"] for r in data[name]]) for name in SETS}
+
+    def part(half: str, *names_: str) -> list[dict[str, Any]]:
+        return [r for name in (names_ or SETS) for r in data[name]
+                if halves[name][r["id"]] == half]
+
+    # Two-fold cross-validation (fit on one half, measure on the other, both ways) is what
+    # choosing between decision feature sets should look at.
+    folds = []
+    for train_half, test_half in (("A", "B"), ("B", "A")):
+        weights, model, threshold = calibrate(part(train_half), names)
+        x, y = decision_rows(part(test_half, "techqa"), weights, names)
+        wx, _ = decision_rows(part(test_half, "wixqa"), weights, names)
+        balanced, answered, _ = decision_figures(probabilities(x, model), y, threshold)
+        folds.append((balanced, answered, 2 * balanced - answered,
+                      float((probabilities(wx, model) >= threshold).mean())))
+    mean = np.mean(folds, axis=0)
+    print(f"decision on {names}, 2-fold CV: TechQA balanced {mean[0]:.3f} (answered "
+          f"{mean[1]:.3f}, hand-off {mean[2]:.3f}); Wix answered {mean[3]:.3f}")
+
+    weights, model, threshold = calibrate(part("A"), names)
+    print("RANKER_WEIGHTS =", {f: round(float(w), 3) for f, w in zip(ARTICLE_FEATURES, weights,
+                                                                     strict=True)})
+    means, scales, coef, bias = model
+    print("DECISION_MODEL = DecisionModel(")
+    print(f"    features={names},")
+    print(f"    means={tuple(round(float(v), 4) for v in means)},")
+    print(f"    scales={tuple(round(float(v), 4) for v in scales)},")
+    print(f"    weights={tuple(round(float(v), 4) for v in coef)},")
+    print(f"    bias={round(float(bias), 4)},\n)")
+    print(f"DEFAULT_THRESHOLD = {threshold}")
+    for name in SETS:
+        for half in ("A", "B"):
+            rows = part(half, name)
+            print(f"{name} half {half} ({len(rows)} q): {retrieval_figures(ranks(rows, weights))}")
+            hx, hy = decision_rows(rows, weights, names)
+            print(f"    {decision_figures(probabilities(hx, model), hy, threshold)[2]}")
+
+
+def report_halves(paths: list[Path]) -> None:
+    for path in paths:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        halves = half_of([r["id"] for r in rows])
+        for half in ("A", "B"):
+            summary = summarise([r for r in rows if halves[r["id"]] == half])
+            print(f"{path.name} half {half}: " + json.dumps(summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("collect", "fit", "halves"))
+    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("--decision-features", default="top_probability",
+                        help=f"comma-separated, among {', '.join(DECISION_FEATURES)}")
+    args = parser.parse_args()
+    if args.command == "collect":
+        collect(args.paths[0])
+    elif args.command == "fit":
+        fit(args.paths[0], tuple(args.decision_features.split(",")))
+    else:
+        report_halves(args.paths)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Ranking the retrieved articles and judging whether they hold the answer.
+
+Both are small linear models over features of the retrieved chunks (computed in
+`portal.kb.chunks.rerank`). Their weights were fitted by `bench/chat_calibrate.py`
+on one half of each shared dev set (a fixed seeded split) and checked on the other
+half; docs/chat.md gives the held-out figures. Refit them when the features or the
+embedding model change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from portal.kb import services as kb_services
+
+# Per article: the best value among its retrieved chunks.
+ARTICLE_FEATURES = (
+    "cosine", "subject_cosine", "title_cosine", "title_subject_cosine", "bm25",
+    "article_bm25", "title_bm25",
+)
+RANKER_WEIGHTS: dict[str, float] = {
+    "cosine": 1.558, "subject_cosine": 1.591, "title_cosine": 1.407,
+    "title_subject_cosine": 1.497, "bm25": 1.625, "article_bm25": 2.521, "title_bm25": 1.325,
+}
+
+# What the decision may look at. In two-fold cross-validation on the dev sets
+# (docs/chat.md) the top article's share alone gave the best balance of TechQA hand-offs
+# and Wix answers; adding the others overfit or handed off many Wix questions.
+DECISION_FEATURES = ("top_probability", "margin", "top_cosine", "agreement")
+
+
+@dataclass(frozen=True)
+class DecisionModel:
+    """Logistic regression on standardised features: P(the KB answers the question)."""
+
+    features: tuple[str, ...]
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        z = self.bias + sum(
+            w * (features[name] - m) / s
+            for name, m, s, w in zip(self.features, self.means, self.scales, self.weights,
+                                     strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+DECISION_MODEL = DecisionModel(
+    features=("top_probability",), means=(0.5637,), scales=(0.302,), weights=(1.2875,),
+    bias=0.5909,
+)
+# A question is answered when the model's probability reaches this: on the fitting half,
+# the threshold that hands off most unanswerable questions while answering >= 0.85.
+DEFAULT_THRESHOLD = 0.278
+# The share of the top article is relative: an off-topic question can still have one
+# article ahead of the rest. Below this cosine nothing in the KB is close (every
+# answerable dev question but one had a chunk above 0.35).
+MIN_TOP_COSINE = 0.3
+# What the margin is taken to be when only one article was retrieved.
+SOLE_ARTICLE_MARGIN = 0.3
+
+
+@dataclass(frozen=True)
+class RankedArticle:
+    slug: str
+    score: float
+    features: dict[str, float]
+    passages: tuple[kb_services.Passage, ...]
+
+
+def article_features(passages: Sequence[kb_services.Passage]) -> dict[str, float]:
+    return {
+        name: max(float(p.extra.get(name, 0.0)) for p in passages) for name in ARTICLE_FEATURES
+    }
+
+
+def article_score(
+    features: Mapping[str, float], weights: Mapping[str, float] | None = None
+) -> float:
+    weights = RANKER_WEIGHTS if weights is None else weights
+    return sum(weights[name] * features[name] for name in ARTICLE_FEATURES)
+
+
+def rank_articles(passages: Sequence[kb_services.Passage]) -> list[RankedArticle]:
+    """Articles of the retrieved chunks, best first; each with its chunks, best first."""
+    by_article: dict[str, list[kb_services.Passage]] = {}
+    for passage in sorted(passages, key=lambda p: p.score, reverse=True):
+        by_article.setdefault(passage.slug, []).append(passage)
+    ranked = []
+    for slug, article_passages in by_article.items():
+        features = article_features(article_passages)
+        ranked.append(RankedArticle(slug, article_score(features), features,
+                                    tuple(article_passages)))
+    ranked.sort(key=lambda a: a.score, reverse=True)
+    return ranked
+
+
+def decision_features(ranked: Sequence[RankedArticle]) -> dict[str, float]:
+    """How sure the ranking is: the top article's share, its lead, its cosine, and whether
+    the vector and keyword signals point at the same article."""
+    top = ranked[0]
+    peak = top.score
+    total = sum(math.exp(a.score - peak) for a in ranked)
+    margin = top.score - ranked[1].score if len(ranked) > 1 else SOLE_ARTICLE_MARGIN
+    by_vector = max(ranked, key=lambda a: a.features["cosine"])
+    by_keywords = max(ranked, key=lambda a: a.features["article_bm25"])
+    return {
+        "top_probability": 1.0 / total,
+        "margin": margin,
+        "top_cosine": top.features["cosine"],
+        "agreement": 1.0 if by_vector.slug == by_keywords.slug else 0.0,
+    }
+
+
+def answer_probability(
+    ranked: Sequence[RankedArticle], model: DecisionModel | None = None
+) -> float:
+    if not ranked or max(a.features["cosine"] for a in ranked) < MIN_TOP_COSINE:
+        return 0.0
+    return (model or DECISION_MODEL).probability(decision_features(ranked))

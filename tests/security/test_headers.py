@@ -1,0 +1,114 @@
+"""Security headers on every page, error pages included, and the cookies' flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import DEFAULT_PASSWORD
+
+from .conftest import World, make_app, url_of
+from .route_rules import allowed_persona, rule_for
+from .test_access_matrix import ROUTES
+
+PAGES = [(endpoint, path) for endpoint, method, path in ROUTES if method == "GET"]
+REFERRER_POLICIES = {"no-referrer", "same-origin", "strict-origin",
+                     "strict-origin-when-cross-origin"}
+
+
+def policy(header: str) -> dict[str, list[str]]:
+    directives: dict[str, list[str]] = {}
+    for part in header.split(";"):
+        words = part.split()
+        if words:
+            directives[words[0].lower()] = [w.lower() for w in words[1:]]
+    return directives
+
+
+def header_problems(response: Any) -> list[str]:
+    headers = response.headers
+    csp = policy(headers.get("Content-Security-Policy", ""))
+    scripts = csp.get("script-src", csp.get("default-src"))
+    problems = []
+    if scripts is None:
+        problems.append("no script-src or default-src in the CSP")
+    elif {"'unsafe-inline'", "'unsafe-eval'", "*", "data:", "http:", "https:"} & set(scripts):
+        problems.append(f"script-src allows {scripts}")
+    if csp.get("frame-ancestors") not in (["'none'"], ["'self'"]):
+        problems.append(f"frame-ancestors is {csp.get('frame-ancestors')}")
+    if csp.get("object-src") != ["'none'"]:
+        problems.append("object-src is not 'none'")
+    if csp.get("base-uri") not in (["'none'"], ["'self'"]):
+        problems.append("base-uri is not restricted")
+    if headers.get("X-Content-Type-Options") != "nosniff":
+        problems.append("no X-Content-Type-Options: nosniff")
+    if headers.get("Referrer-Policy") not in REFERRER_POLICIES:
+        problems.append(f"Referrer-Policy is {headers.get('Referrer-Policy')!r}")
+    return problems
+
+
+@pytest.mark.parametrize(("endpoint", "path"), PAGES, ids=[e for e, _ in PAGES])
+def test_every_page_sends_the_security_headers(world: World, endpoint: str, path: str) -> None:
+    rule = rule_for(endpoint, "GET", path)
+    response = world.client(allowed_persona(rule)).get(url_of(world, endpoint, rule))
+    response.get_data()
+    response.close()
+    assert response.status_code < 400, response.status_code
+    assert not header_problems(response), header_problems(response)
+
+
+@pytest.mark.parametrize(("persona", "method", "url", "status"), [
+    ("anonymous", "GET", "/no/such/page", 404),
+    ("customer", "GET", "/metrics", 403),
+    ("customer", "POST", "/healthz", 405),
+    ("customer", "POST", "/chat/new", 400),  # no CSRF token
+    ("anonymous", "GET", "/tickets", 302),
+])
+def test_error_pages_and_redirects_send_them_too(
+    world: World, persona: str, method: str, url: str, status: int
+) -> None:
+    response = world.client(persona).open(url, method=method, csrf=False)
+    response.close()
+    assert response.status_code == status
+    assert not header_problems(response), header_problems(response)
+
+
+def cookie_flags(response: Any, name: str) -> set[str] | None:
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith(f"{name}="):
+            parts = [p.strip() for p in header.split(";")[1:]]
+            return {p.lower() for p in parts}
+    return None
+
+
+def _sign_in(app: Any, email: str) -> Any:
+    client = app.test_client()
+    return client.post("/login", data={"email": email, "password": DEFAULT_PASSWORD,
+                                       "remember": "y"})
+
+
+def test_cookies_are_http_only_and_same_site_lax(world: World) -> None:
+    response = _sign_in(world.app, world.emails["customer"])
+    assert response.status_code == 302
+    for name in ("session", "remember_token", "portal_visitor"):
+        flags = cookie_flags(response, name)
+        assert flags is not None, f"{name} was not set"
+        assert "httponly" in flags and "samesite=lax" in flags, (name, flags)
+        assert "secure" not in flags  # plain http in development and tests
+
+
+def test_production_cookies_are_secure_and_https_is_pinned(
+    world: World, base_overrides: dict[str, Any]
+) -> None:
+    # Production refuses the master key; signing in never reaches Meilisearch anyway.
+    app = make_app(base_overrides, world.content_dir, ENV="production", MEILI_MASTER_KEY="",
+                   MEILI_API_KEY=base_overrides["MEILI_MASTER_KEY"])
+    with app.app_context():
+        response = _sign_in(app, world.emails["customer"])
+    assert response.status_code == 302
+    for name in ("session", "remember_token", "portal_visitor"):
+        flags = cookie_flags(response, name)
+        assert flags is not None and {"secure", "httponly", "samesite=lax"} <= flags, name
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert not header_problems(response)
