@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck browser-deps mail-deps meili clean bench
+.PHONY: run test install lint typecheck test-deps meili clean bench audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,26 +28,24 @@ run: meili
 	@echo ""
 	$(BIN)/portal run --host 127.0.0.1 --port $(PORT)
 
-browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "Installing Debian's chromium for the browser tests"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| { echo "Could not install chromium: run 'apt-get install chromium' as root"; exit 1; }; }
-
-# The email intake's IMAP tests run against a real dovecot started with a throwaway
-# configuration (on a host with systemd, installing it may also start the distribution's
-# own dovecot service, which the tests do not use).
-mail-deps:
-	@command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || { \
-		echo "Installing Debian's dovecot-imapd for the email intake tests"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
-		|| { echo "Could not install dovecot-imapd: run 'apt-get install dovecot-imapd' as root"; exit 1; }; }
+# Debian packages the tests drive for real: chromium for the browser tests, dovecot for the
+# email intake's IMAP tests (started with a throwaway configuration; on a host with systemd,
+# installing it may also start the distribution's own dovecot service, which the tests do not
+# use). One `apt-get update`, and only when something is missing.
+test-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; } || missing="$$missing dovecot-imapd"; \
+	[ -z "$$missing" ] || { \
+		echo "Installing Debian's$$missing for the tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| { echo "Could not install$$missing: run 'apt-get install$$missing' as root"; exit 1; }; }
 
 lint: install
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/mypy
 
-test: meili browser-deps mail-deps lint
+test: meili test-deps lint
 	$(BIN)/pytest -q -p no:cacheprovider --db=sqlite
 	$(BIN)/pytest -q -p no:cacheprovider --db=postgresql -m "not browser"
 
