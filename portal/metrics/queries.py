@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from datetime import date, time
 from typing import Any
 
-from sqlalchemy import Date, case, func, literal_column, select
+from sqlalchemy import Date, case, func, literal_column, or_, select
 
 from portal.extensions import db
 from portal.metrics import definitions as d
@@ -96,13 +96,14 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
     ).one()
     form = d.FormDeflection(int(form_row[0] or 0), int(form_row[1] or 0), int(form_row[2] or 0))
 
-    # COUNT over a DISTINCT subquery: PostgreSQL hashes it instead of sorting.
+    # Distinct actors: each is counted on its first day in the range, the row whose
+    # previous day falls before the range (see ActorDay.prev_day).
     people = {
-        role: db.session.scalar(select(func.count()).select_from(
-            select(ActorDay.actor).where(
-                ActorDay.role == role,
-                ActorDay.category == (category if category is not None else ALL_CATEGORIES),
-                in_range(ActorDay.day)).distinct().subquery()))
+        role: db.session.scalar(select(func.count()).where(
+            ActorDay.role == role,
+            ActorDay.category == (category if category is not None else ALL_CATEGORIES),
+            in_range(ActorDay.day),
+            or_(ActorDay.prev_day.is_(None), ActorDay.prev_day < first)))
         for role in ("self_service", "ticket_customer")
     }
     self_service = d.SelfService(int(people.get("self_service") or 0),

@@ -71,6 +71,25 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start:start + size]
 
 
+def link_actor_days(actors: Sequence[str]) -> None:
+    """Recompute `ActorDay.prev_day` for every row of these actors.
+
+    A late event can add a day between two known ones, so every row of a touched
+    actor is recomputed rather than only the new one.
+    """
+    table = table_of(ActorDay)
+    earlier = table.alias("earlier")
+    previous = (
+        select(earlier.c.day).where(
+            earlier.c.role == table.c.role, earlier.c.category == table.c.category,
+            earlier.c.actor == table.c.actor, earlier.c.day < table.c.day)
+        .order_by(earlier.c.day.desc()).limit(1).scalar_subquery()
+    )
+    for part in chunks(actors):
+        db.session.execute(update(table).where(table.c.actor.in_(part))
+                           .values(prev_day=previous))
+
+
 def refresh(*, max_events: int | None = None) -> int:
     """Fold new events into the rollups; returns how many were read."""
     settle = float(current_app.config.get("METRICS_SETTLE_SECONDS", 5))
@@ -627,6 +646,7 @@ class _Batch:
                 [{"role": r, "day": day, "category": c, "actor": a}
                  for r, day, c, a in sorted(self.actors)],
             )
+            link_actor_days(sorted({actor for _, _, _, actor in self.actors}))
             self.actors.clear()
         if self.new_searches:
             db.session.execute(_insert(SearchRollup).on_conflict_do_nothing(

@@ -110,3 +110,30 @@ def test_rollups_match_on_generated_activity(app) -> None:
 def test_partial_day_periods_are_refused(app) -> None:
     with pytest.raises(ValueError, match="whole days"):
         queries.report(d.Period(datetime(2025, 3, 3, 12), datetime(2025, 3, 4)))
+
+
+def test_a_visitor_is_counted_once_per_period_even_when_days_arrive_out_of_order(app) -> None:
+    def search(day: int, visitor: str) -> None:
+        emit(EventKind.SEARCH, occurred_at=datetime(2025, 3, day, 10), query="invoice",
+             results=2, search_id=f"{visitor}-{day}", visitor_id=visitor, source="kb")
+        db.session.commit()
+        rollup.refresh()
+
+    search(20, "v1")
+    search(1, "v1")
+    search(5, "v2")
+    # A late event fills a day between two known ones: the counts must not double.
+    search(10, "v1")
+
+    def visitors(first: int, last: int) -> int:
+        period = d.Period.of_days(date(2025, 3, first), date(2025, 3, last))
+        return queries.report(period, detail=False).self_service.visitors
+
+    assert visitors(1, 31) == 2
+    assert visitors(2, 31) == 2  # v1 on the 10th and 20th, v2 on the 5th
+    assert visitors(6, 15) == 1  # only v1's late day
+    assert visitors(11, 19) == 0
+    assert visitors(11, 20) == 1
+    events = all_records()
+    for first, last in ((1, 31), (2, 31), (6, 15), (11, 20)):
+        assert_agrees(events, d.Period.of_days(date(2025, 3, first), date(2025, 3, last)), None)
