@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -45,6 +46,9 @@ def run(ctx: click.Context, host: str, port: int, reload: bool) -> None:
     """Development server (threaded), after checking the database and starting search."""
     _checked_app()
     _start_search()
+    # kill, systemd and container runtimes stop a process with SIGTERM, whose default
+    # action skips the atexit handlers: the managed Meilisearch child would outlive us.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     click.echo(f" * Portal on http://{host}:{port}/")
     ctx.invoke(run_command, host=host, port=port, reload=reload, debugger=False,
                with_threads=True)

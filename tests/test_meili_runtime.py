@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,3 +72,38 @@ def test_missing_binary_gives_one_clear_message_and_the_portal_still_serves(tmp_
 def test_integrity_check_rejects_a_tampered_package():
     assert integrity_of(b"not the package") != NPM_INTEGRITY
     assert NPM_INTEGRITY.startswith("sha512-")
+
+
+def test_stopping_the_dev_server_with_sigterm_stops_its_search_child(tmp_path):
+    env = {**os.environ, "INSTANCE_DIR": str(tmp_path), "MEILI_URL": "", "MEILI_BIN": _binary(),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}", "SECRET_KEY": "s" * 40,
+           "CONTENT_DIR": str(tmp_path / "content")}
+    portal = str(Path(sys.executable).parent / "portal")
+    subprocess.run([portal, "db", "upgrade"], env=env, check=True, capture_output=True,
+                   timeout=120)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([portal, "run", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        state = tmp_path / "meili" / "process.json"
+        while time.monotonic() < deadline and not state.exists():
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            time.sleep(0.2)
+        child = json.loads(state.read_text())
+        child_url = f"http://127.0.0.1:{child['port']}"
+        while time.monotonic() < deadline and not is_healthy(child_url):
+            time.sleep(0.2)
+        assert is_healthy(child_url)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and is_healthy(child_url):
+            time.sleep(0.2)
+        assert not is_healthy(child_url), "Meilisearch outlived the portal that started it"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
