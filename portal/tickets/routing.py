@@ -230,6 +230,9 @@ def parse_rules(text: str, origin: str = "") -> RuleSet:
         raise RuleFileError(line, f"not valid YAML: {error.problem or error}") from None
     except yaml.YAMLError as error:
         raise RuleFileError(0, f"not valid YAML: {error}") from None
+    except RecursionError:
+        # `[[[[…` thousands deep: refused like any broken file, not a crash on every ticket.
+        raise RuleFileError(0, "not valid YAML: lists or mappings nested too deeply.") from None
     digest = hashlib.sha256(text.encode()).hexdigest()
     if root is None:
         return RuleSet((), digest, origin)

@@ -105,6 +105,12 @@ def fetch(progress: Callable[[list[bytes]], Iterator[bytes]] = iter) -> FetchRep
                 result = intake.receive(raw, transport="imap", total_size=size)
             except (OSError, imaplib.IMAP4.error, MailboxError):
                 raise
+            except intake.MessageInProgress as exc:
+                # Another run (or the listener) has it and may still fail: leave it unread;
+                # the next run finds it done and marks it seen then.
+                log.info("IMAP message UID %s: %s; left unread", uid.decode(), exc)
+                report.outcomes["in_progress"] += 1
+                continue
             except Exception:
                 log.exception("IMAP message UID %s could not be processed", uid.decode())
                 report.failed += 1

@@ -38,6 +38,14 @@ ATTACHMENT_ROOT = Path("mail") / "attachments"
 FOLLOW_UP_ROOM = 100
 
 
+class MessageInProgress(RuntimeError):
+    """Another process claimed this message a moment ago and has not finished it.
+
+    It is not done yet and may still fail (and give its claim back), so the caller must
+    not treat it as delivered: the listener answers 451, the fetch leaves it unread.
+    """
+
+
 @dataclass(frozen=True)
 class IntakeResult:
     outcome: MailOutcome | None  # None: this Message-ID was processed before
@@ -65,7 +73,7 @@ def receive(raw: bytes, *, transport: str, total_size: int | None = None,
     mail = parse(raw, total_size=total_size,
                  max_message_bytes=int(config["MAIL_MAX_MESSAGE_BYTES"]),
                  max_attachment_bytes=int(config["MAIL_MAX_ATTACHMENT_BYTES"]))
-    record = _claim(mail, transport)
+    record = _claim(mail, transport)  # raises MessageInProgress
     if record is None:
         log.info("mail %s already processed; skipped", mail.message_id)
         return IntakeResult(None, reason="already processed")
@@ -133,16 +141,21 @@ def _claim(mail: ParsedMail, transport: str) -> InboundMail | None:
         return record
     existing = db.session.scalar(
         select(InboundMail).where(InboundMail.message_id == record.message_id))
-    if existing is None or existing.outcome != MailOutcome.PENDING \
-            or existing.received_at > utcnow() - STALE_CLAIM:
+    if existing is None:  # the other claim was just given back after a failure
+        raise MessageInProgress(f"mail {record.message_id} was released elsewhere")
+    if existing.outcome != MailOutcome.PENDING:
         return None
+    if existing.received_at > utcnow() - STALE_CLAIM:
+        raise MessageInProgress(f"mail {record.message_id} is being processed elsewhere")
     taken = db.session.execute(
         update(InboundMail)
         .where(InboundMail.id == existing.id, InboundMail.received_at == existing.received_at)
         .values(received_at=utcnow(), transport=transport)
         .execution_options(synchronize_session=False))
     db.session.commit()
-    return existing if taken.rowcount == 1 else None  # type: ignore[attr-defined]
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise MessageInProgress(f"mail {record.message_id} was taken over elsewhere")
+    return existing
 
 
 def _finish(record: InboundMail, outcome: MailOutcome, reason: str, *,
@@ -198,11 +211,14 @@ def _add_reply(number: int, mail: ParsedMail, text: str) -> int | None:
     is_requester = mail.sender_email == ticket.requester_email.lower()
     # Someone else answering the notification (a colleague it was forwarded to) is
     # shown with their address, so the agent sees who wrote.
-    name = _requester_name(mail) if is_requester \
-        else f"{_requester_name(mail)} <{mail.sender_email}>"
+    # The display name is shortened, never the address: a long name must not push the
+    # real sender out of the 120 characters an author's name has.
+    address = f" <{mail.sender_email}>"
+    name = _requester_name(mail)[:120] if is_requester \
+        else _requester_name(mail)[:max(0, 120 - len(address))].rstrip() + address
     author_id = user.id if user is not None and user.id == ticket.requester_id else None
     try:
-        services.reply(ticket.id, text, actor=services.Actor(author_id, name[:120]))
+        services.reply(ticket.id, text, actor=services.Actor(author_id, name.strip()[:120]))
     except services.TicketError as exc:
         if exc.field != "body":  # closed, or solved too long ago to reopen
             raise

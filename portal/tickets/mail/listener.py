@@ -53,6 +53,11 @@ class IntakeHandler:
         try:
             result = await loop.run_in_executor(
                 None, self._receive, bytes(raw), envelope.mail_from or "")
+        except intake.MessageInProgress as exc:
+            # Another delivery of the same message is being stored and may still fail:
+            # the sender retries later, when it is either done (a duplicate) or free.
+            log.info("%s; answered 451", exc)
+            status = "451 4.3.0 This message is being processed; please try again later"
         except Exception:
             log.exception("mail from %s could not be stored", envelope.mail_from)
             status = "451 4.3.0 The message could not be stored; please try again later"

@@ -23,6 +23,13 @@ from portal.tickets.mail.text import html_to_text, sanitise_html, trim_reply
 # the names of the first attachments are nearly always in it, and memory stays small.
 TRUNCATED_READ_BYTES = 1024 * 1024
 MAX_ATTACHMENTS = 20
+# Hostile mail can hold hundreds of thousands of tiny parts (each costs the email package
+# about a millisecond) or nest multiparts until the parser's recursion gives out. Only this
+# many boundary lines are read, and only this many files are listed.
+MAX_PART_LINES = 1000
+MAX_LISTED_FILES = 100
+_DELIMITER_LINE = re.compile(rb"^--", re.MULTILINE)
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -60,6 +67,26 @@ def clean(value: str) -> str:
 
 def megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
+
+
+def _sender(message: Message) -> tuple[str, str]:
+    """The first From address, found in the raw header before encoded words are decoded:
+    `=?utf-8?q?victim=40example.com?= <attacker@evil.example>` is from the attacker, as
+    the MTA (and its SPF/DKIM/DMARC checks) saw it, not from the victim."""
+    raw = [_FOLDING.sub("", str(value)) for name, value in message.raw_items()
+           if name.lower() == "from"]
+    for name, address in getaddresses(raw):
+        if "@" in address:
+            return _decode_header(name), clean(address.strip().lower())
+    return "", ""
+
+
+def _limit_parts(raw: bytes) -> tuple[bytes, bool]:
+    """The message up to its MAX_PART_LINES-th boundary line, and whether it was cut."""
+    for count, line in enumerate(_DELIMITER_LINE.finditer(raw), start=1):
+        if count > MAX_PART_LINES:
+            return raw[:line.start()], True
+    return raw, False
 
 
 def _header_values(message: Message) -> dict[str, list[str]]:
@@ -159,24 +186,33 @@ def parse(raw: bytes, *, total_size: int | None = None, max_message_bytes: int,
     truncated = size > max_message_bytes
     if truncated:
         raw = raw[:TRUNCATED_READ_BYTES]
-    message = BytesParser(policy=policy.default).parsebytes(raw)
-    notes = _describe_defects(message)
+    raw, too_many_parts = _limit_parts(raw)
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+        leaves = list(_leaves(message))
+        notes = _describe_defects(message)
+    except RecursionError:
+        # Multiparts nested thousands deep: the headers still make a ticket.
+        message = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        leaves = []
+        notes = ["The email's parts were nested too deeply to read; only its headers "
+                 "were used."]
+    if too_many_parts:
+        notes.append(f"The email had more than {MAX_PART_LINES} parts: only the first ones "
+                     "were read.")
     if truncated:
         notes.append(
             f"The email was {megabytes(size)}, over the {megabytes(max_message_bytes)} limit "
             "for whole messages: only its start was read, and its attachments are listed "
             "but not kept. Ask the customer for the files another way if they are needed.")
     headers = _header_values(message)
-    sender_name, sender_email = "", ""
-    for name, address in getaddresses(headers.get("from", [])):
-        if "@" in address:
-            sender_name, sender_email = clean(name), address.strip().lower()
-            break
+    sender_name, sender_email = _sender(message)
 
     plain: str | None = None
     html: str | None = None
     attachments: list[Attachment] = []
-    for index, part in enumerate(_leaves(message), start=1):
+    kept = unlisted = 0
+    for index, part in enumerate(leaves, start=1):
         try:
             if not _is_attachment(part):
                 if part.get_content_type() == "text/plain" and plain is None:
@@ -185,10 +221,16 @@ def parse(raw: bytes, *, total_size: int | None = None, max_message_bytes: int,
                 if part.get_content_type() == "text/html" and html is None:
                     html = _decode_text(part, notes)
                     continue
-            kept = sum(1 for found in attachments if found.data is not None)
+            if len(attachments) >= MAX_LISTED_FILES:
+                unlisted += 1
+                continue
             attachments.append(_attachment(part, index, kept, truncated, max_attachment_bytes))
+            kept += attachments[-1].data is not None
         except Exception as exc:  # noqa: BLE001 - the email package can fail deep in a header
             notes.append(f"Part {index} of the email could not be read ({type(exc).__name__}).")
+    if unlisted:
+        notes.append(f"{unlisted} more files came with the email: only the first "
+                     f"{MAX_LISTED_FILES} are listed.")
 
     if plain is not None and plain.strip():
         text = trim_reply(plain)
