@@ -203,6 +203,10 @@ class Table:
             kind = self.formats[index] if index < len(self.formats) else ""
             if index and row_kind:
                 kind = row_kind
+            if not index and row_kind == "duration" and isinstance(value, str):
+                # The label names the CSV's unit (seconds); the page shows "3.2 h".
+                shown.append(value.removesuffix(" (s)"))
+                continue
             if kind == "pct":
                 shown.append(pct(value))
             elif kind == "duration":

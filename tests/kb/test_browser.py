@@ -22,8 +22,10 @@ def demo_kb(app, content_dir: Path) -> Path:
     return content_dir
 
 
-def test_typing_a_query_with_a_typo_shows_highlighted_results(demo_kb, live_server, page):
-    page.goto(f"{live_server}/kb/search")
+@pytest.mark.parametrize("start", ["/kb/search", "/kb"])
+def test_typing_a_query_with_a_typo_shows_highlighted_results(demo_kb, live_server, page,
+                                                              start):
+    page.goto(f"{live_server}{start}")
     page.locator("#q").press_sequentially("pasword reset", delay=30)
     first = page.locator(".kb-hit").first
     first.wait_for()

@@ -106,3 +106,15 @@ def test_csv_export_defuses_formulas(client, manager) -> None:
     rows = list(csv.reader(io.StringIO(body)))
     assert ["'=hyperlink(\"http://x\")", "1"] in rows
     assert ["'@sum(a1)", "1"] in rows
+
+
+def test_ticket_times_read_as_durations_on_the_page_and_seconds_in_the_csv(client,
+                                                                            manager) -> None:
+    insert_scenario()
+    page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
+    assert "First response median" in page
+    assert "median (s)" not in page and "p90 (s)" not in page
+    rows = list(csv.reader(io.StringIO(
+        client.get("/metrics/export/tickets.csv", query_string=WEEK).get_data(as_text=True))))
+    labels = [row[0] for row in rows]
+    assert "First response median (s)" in labels and "Resolution p90 (s)" in labels
