@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
 from werkzeug.routing import BuildError
@@ -37,12 +37,25 @@ def _url(endpoint: str) -> str | None:
         return None
 
 
+def _current_section(navigation: list[tuple[str, str, str]]) -> str | None:
+    """The href of the item for this page, or else of the item whose address is the
+    longest prefix of it (a ticket page under the queue, an article under Help)."""
+    for _, href, endpoint in navigation:
+        if request.endpoint == endpoint:
+            return href
+    within = [href for _, href, _ in navigation
+              if href != "/" and request.path.startswith(href + "/")]
+    return max(within, key=len, default=None)
+
+
 def layout_context() -> dict[str, Any]:
     role: Any = current_user.role if current_user.is_authenticated else "anonymous"
     items = [(label, _url(endpoint), endpoint) for label, endpoint in NAVIGATION[role]]
+    navigation = [(label, href, ep) for label, href, ep in items if href]
     show_banner = current_user.is_authenticated and current_user.is_staff
     return {
-        "navigation": [(label, href, ep) for label, href, ep in items if href],
+        "navigation": navigation,
+        "current_section": _current_section(navigation),
         "search_degraded": show_banner and kb_services.search_degraded(),
     }
 

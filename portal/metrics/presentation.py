@@ -196,6 +196,15 @@ class Table:
     def help(self) -> str:
         return HELP[self.help_key]
 
+    def csv_rows(self) -> list[tuple[Any, ...]]:
+        """The rows as exported: durations stay in seconds, so their labels say so."""
+        return [
+            (f"{row[0]} (s)", *row[1:])
+            if position < len(self.row_formats) and self.row_formats[position] == "duration"
+            else row
+            for position, row in enumerate(self.rows)
+        ]
+
     def shown(self, row: tuple[Any, ...], position: int = 0) -> list[str]:
         shown = []
         row_kind = self.row_formats[position] if position < len(self.row_formats) else ""
@@ -203,10 +212,6 @@ class Table:
             kind = self.formats[index] if index < len(self.formats) else ""
             if index and row_kind:
                 kind = row_kind
-            if not index and row_kind == "duration" and isinstance(value, str):
-                # The label names the CSV's unit (seconds); the page shows "3.2 h".
-                shown.append(value.removesuffix(" (s)"))
-                continue
             if kind == "pct":
                 shown.append(pct(value))
             elif kind == "duration":
@@ -261,12 +266,12 @@ def tables(board: Dashboard) -> dict[str, Table]:
         ("Tickets created", t.created, previous_tickets.created),
         ("Backlog at period end", t.backlog, previous_tickets.backlog),
         ("First replies", t.first_response.count, previous_tickets.first_response.count),
-        ("First response median (s)", t.first_response.median,
+        ("First response median", t.first_response.median,
          previous_tickets.first_response.median),
-        ("First response p90 (s)", t.first_response.p90, previous_tickets.first_response.p90),
+        ("First response p90", t.first_response.p90, previous_tickets.first_response.p90),
         ("Solves", t.resolution.count, previous_tickets.resolution.count),
-        ("Resolution median (s)", t.resolution.median, previous_tickets.resolution.median),
-        ("Resolution p90 (s)", t.resolution.p90, previous_tickets.resolution.p90),
+        ("Resolution median", t.resolution.median, previous_tickets.resolution.median),
+        ("Resolution p90", t.resolution.p90, previous_tickets.resolution.p90),
         ("SLA measured", t.sla_measured, previous_tickets.sla_measured),
         ("SLA met", t.sla_met, previous_tickets.sla_met),
         ("SLA attainment", _rounded(t.sla_attainment), _rounded(previous_tickets.sla_attainment)),

@@ -129,7 +129,7 @@ def export(table: str) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([presentation.csv_cell(c) for c in chosen.columns])
-    for row in chosen.rows:
+    for row in chosen.csv_rows():
         writer.writerow([presentation.csv_cell(value) for value in row])
     name = f"{table}-{filters.first.isoformat()}-{filters.last.isoformat()}"
     if filters.category:

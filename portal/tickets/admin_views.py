@@ -15,6 +15,12 @@ from portal.tickets.views import bp
 from portal.web import render
 
 PREVIEW_FIELDS = ("subject", "description", "category", "source", "requester", "priority")
+# How each assignment mode reads in the team forms.
+ASSIGNMENT_LABELS = {
+    Assignment.MANUAL: "stay in the queue (agents claim)",
+    Assignment.ROUND_ROBIN: "round robin",
+    Assignment.LEAST_LOADED: "least loaded",
+}
 
 
 def _teams_page(status: int = 200, **extra: Any) -> Any:
@@ -22,7 +28,7 @@ def _teams_page(status: int = 200, **extra: Any) -> Any:
         "teams": services.list_teams(),
         "agents": services.agent_choices(),
         "tiers": services.TIERS,
-        "assignments": [a.value for a in Assignment],
+        "assignments": [(a.value, ASSIGNMENT_LABELS[a]) for a in Assignment],
         "errors": {},
         "values": {},
     }

@@ -212,13 +212,15 @@ def _add_reply(number: int, mail: ParsedMail, text: str) -> int | None:
     # Someone else answering the notification (a colleague it was forwarded to) is
     # shown with their address, so the agent sees who wrote.
     # The display name is shortened, never the address: a long name must not push the
-    # real sender out of the 120 characters an author's name has.
-    address = f" <{mail.sender_email}>"
-    name = _requester_name(mail)[:120] if is_requester \
-        else _requester_name(mail)[:max(0, 120 - len(address))].rstrip() + address
+    # real sender out of the characters an author's name has.
+    name = _requester_name(mail)
+    if not is_requester:
+        address = f" <{mail.sender_email}>"
+        name = name[:max(0, services.MAX_NAME - len(address))].rstrip() + address
     author_id = user.id if user is not None and user.id == ticket.requester_id else None
     try:
-        services.reply(ticket.id, text, actor=services.Actor(author_id, name.strip()[:120]))
+        services.reply(ticket.id, text,
+                       actor=services.Actor(author_id, name.strip()[:services.MAX_NAME]))
     except services.TicketError as exc:
         if exc.field != "body":  # closed, or solved too long ago to reopen
             raise
