@@ -67,3 +67,18 @@ def test_evaluation_rows_can_carry_the_ranking_features(app: Any, tmp_path: Path
         assert row["candidates"], row
         assert {c["slug"] for c in row["candidates"][:5]} >= set(row["retrieved"])
         assert all(set(ARTICLE_FEATURES) <= set(c) for c in row["candidates"])
+
+
+def test_research_scripts_can_read_each_reply_beside_its_row(app: Any, tmp_path: Path) -> None:
+    from portal.chat.evaluation import load_questions, run_evaluation
+
+    content, questions = _slice("wixqa", tmp_path, questions=2, distractors=3)
+    seen: list[str] = []
+
+    def inspect(question: dict[str, Any], reply: Any) -> dict[str, Any]:
+        seen.append(question["id"])
+        return {"top_slug": reply.retrieval.sources[0].slug}
+
+    report = run_evaluation(app, content, load_questions(questions), inspect=inspect)
+    assert seen == [row["id"] for row in report["rows"]]
+    assert all(row["top_slug"] == row["retrieved"][0] for row in report["rows"])
