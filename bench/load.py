@@ -162,7 +162,10 @@ def generate(url: str, users: int, duration: float, out: Path, customers: int = 
             self.page("/login", "/login")
             self.call("POST", "/login", "/login (submit)",
                       data={"email": self.account(number), "password": LOAD_PASSWORD})
-            self.page(self.landing, self.landing)
+            self.landed(self.page(self.landing, self.landing))
+
+        def landed(self, text: str) -> None:
+            """What a person sees first after signing in is what they can act on first."""
 
         def account(self, number: int) -> str:
             raise NotImplementedError
@@ -186,6 +189,12 @@ def generate(url: str, users: int, duration: float, out: Path, customers: int = 
 
         def account(self, number: int) -> str:
             return customer_email(number % customers)
+
+        def landed(self, text: str) -> None:
+            # Customers land on "My tickets": they can reply without opening the list again.
+            numbers = _TICKET.findall(text)
+            if numbers:
+                self.ticket = random.choice(numbers)
 
         @task(4)
         def search_as_you_type(self) -> None:
@@ -254,6 +263,9 @@ def generate(url: str, users: int, duration: float, out: Path, customers: int = 
 
         def account(self, number: int) -> str:
             return agent_email(number % agents)
+
+        def landed(self, text: str) -> None:
+            self.numbers = _TICKET.findall(text)
 
         @task(4)
         def queue(self) -> None:
