@@ -11,9 +11,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from portal.chat.retrieval import Source
+from portal.kb.services import Passage
 
 MAX_SENTENCES = 4
 MAX_SOURCES = 2
+# A procedure longer than this is shown as the steps around the one that matched.
+MAX_STEPS = 8
+HEADING_WEIGHT = 0.5
+# How the KB's plain text joins table cells (each "|" becomes a space between spaces).
+TABLE_CELL_GAP = "   "
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
@@ -57,50 +63,112 @@ def terms(text: str) -> set[str]:
     return found
 
 
-def _units(text: str) -> list[str]:
-    """Sentences of prose; list items (steps) stay whole."""
-    out: list[str] = []
+@dataclass(frozen=True)
+class _Unit:
+    text: str
+    # Which list of its passage a list item belongs to (None for a sentence of prose).
+    list_number: int | None = None
+
+
+def _units(text: str) -> list[_Unit]:
+    """Sentences of prose; list items (steps) stay whole and know their list."""
+    out: list[_Unit] = []
+    lists = 0
+    in_list = False
     for line in text.split("\n"):
         line = line.strip()
         if not line:
             continue
+        if line.count(TABLE_CELL_GAP) >= 2:
+            # A table row flattened to text ("Member   Yes   No") reads as nonsense alone.
+            in_list = False
+            continue
         if line.startswith("- "):
-            out.append(line[2:])
+            if not in_list:
+                lists, in_list = lists + 1, True
+            out.append(_Unit(line[2:], lists))
         else:
-            out.extend(s.strip() for s in _SENTENCE.split(line) if len(s.split()) >= 3)
+            in_list = False
+            out.extend(_Unit(s.strip()) for s in _SENTENCE.split(line) if len(s.split()) >= 3)
     return out
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    score: float
+    source_rank: int
+    passage_rank: int
+    unit_index: int
+    unit: _Unit
 
 
 def compose(question: str, sources: list[Source]) -> Composed:
     query_terms = terms(question)
-    candidates: list[tuple[float, int, int, int, str]] = []
+    candidates: list[_Candidate] = []
+    units_of: dict[tuple[int, int], list[_Unit]] = {}
     for source_rank, source in enumerate(sources[:MAX_SOURCES]):
         for passage_rank, passage in enumerate(source.passages[:3]):
-            for unit_index, unit in enumerate(_units(passage.text)):
-                overlap = len(query_terms & terms(unit))
-                score = overlap - 0.8 * source_rank - 0.3 * passage_rank - 0.05 * unit_index
-                candidates.append((score, source_rank, passage_rank, unit_index, unit))
+            units = units_of[(source_rank, passage_rank)] = _units(passage.text)
+            # A section headed with the question's words ("Pair the hub") is about it, even
+            # where its steps ("Plug in the Hub…") repeat few of them.
+            # The opening chunk is "headed" with the title, which every article shares with
+            # its questions: only a real section heading says which part is about it.
+            heading = 0.0 if passage.heading == passage.title else HEADING_WEIGHT * len(
+                query_terms & terms(passage.heading))
+            for unit_index, unit in enumerate(units):
+                overlap = len(query_terms & terms(unit.text))
+                score = (overlap + heading - 0.8 * source_rank - 0.3 * passage_rank
+                         - 0.05 * unit_index)
+                candidates.append(_Candidate(score, source_rank, passage_rank, unit_index, unit))
     if not candidates:
         return Composed("", [])
-    best = sorted(candidates, key=lambda c: c[0], reverse=True)[:MAX_SENTENCES]
+    ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
+    # A step of the top article's procedure: answer with the procedure.
+    if ranked[0].unit.list_number is not None and ranked[0].source_rank == 0:
+        return _procedure(ranked[0], units_of[(ranked[0].source_rank, ranked[0].passage_rank)],
+                          sources)
+    best = ranked[:MAX_SENTENCES]
     # The top article is always the first citation: it is what retrieval trusted most.
-    if all(c[1] != 0 for c in best):
-        top = max((c for c in candidates if c[1] == 0), key=lambda c: c[0])
+    if all(c.source_rank != 0 for c in best):
+        top = max((c for c in candidates if c.source_rank == 0), key=lambda c: c.score)
         best = [top, *best[: MAX_SENTENCES - 1]]
-    best.sort(key=lambda c: (c[1], c[2], c[3]))
+    best.sort(key=lambda c: (c.source_rank, c.passage_rank, c.unit_index))
     numbers: dict[tuple[int, int], int] = {}
     citations: list[Citation] = []
     lines: list[str] = []
-    for _, source_rank, passage_rank, _, unit in best:
-        key = (source_rank, passage_rank)
+    for candidate in best:
+        key = (candidate.source_rank, candidate.passage_rank)
         if key not in numbers:
-            passage = sources[source_rank].passages[passage_rank]
             numbers[key] = len(citations) + 1
-            citations.append(
-                Citation(numbers[key], passage.slug, passage.title, passage.heading, passage.url)
-            )
-        lines.append(f"{unit} [{numbers[key]}]")
+            citations.append(_citation(numbers[key], sources[key[0]].passages[key[1]]))
+        lines.append(f"{candidate.unit.text} [{numbers[key]}]")
     return Composed("\n".join(lines), citations)
+
+
+def _procedure(match: _Candidate, units: list[_Unit], sources: list[Source]) -> Composed:
+    """The whole list the best-matching step belongs to, in order, under one citation.
+
+    One step out of a procedure ("3. Open the email…") leaves the customer without the
+    steps before it; the list is what the article says to do.
+    """
+    steps = [i for i, u in enumerate(units) if u.list_number == match.unit.list_number]
+    start = 0
+    if len(steps) > MAX_STEPS:
+        start = max(0, min(steps.index(match.unit_index) - 2, len(steps) - MAX_STEPS))
+    # Steps keep their own numbers, so a cut list still reads as steps 4 to 11.
+    lines = [f"{n}. {units[i].text}"
+             for n, i in enumerate(steps[start : start + MAX_STEPS], start=start + 1)]
+    lines[-1] += " [1]"
+    before = steps[0] - 1
+    if start == 0 and before >= 0 and units[before].list_number is None:
+        # The sentence that introduces the list ("To fix it, restart the agent:").
+        lines.insert(0, units[before].text)
+    passage = sources[match.source_rank].passages[match.passage_rank]
+    return Composed("\n".join(lines), [_citation(1, passage)])
+
+
+def _citation(number: int, passage: Passage) -> Citation:
+    return Citation(number, passage.slug, passage.title, passage.heading, passage.url)
 
 
 def stream_words(text: str, words_per_piece: int = 4) -> Iterator[str]:

@@ -103,3 +103,61 @@ def test_eval_figures() -> None:
     assert summary["citation_precision"] == 1.0
     assert summary["latency_ms_p50"] == 20.0
     assert token_recall("please reset it", "reset it now") == 2 / 3
+
+
+def _steps_source(steps: list[str]) -> list[Source]:
+    text = "If you forgot it, you can set a new one.\n" + "\n".join(f"- {s}" for s in steps)
+    return [Source("reset-password", "Reset", "account", 2.0, "/kb/reset-password", (
+        passage("reset-password", "Reset a forgotten password", "reset-a-forgotten-password",
+                text),
+    ))]
+
+
+def test_a_matching_step_brings_its_whole_procedure_in_order_after_its_lead_in() -> None:
+    steps = ["On the sign-in screen, tap Forgot password.", "Enter the address on your account.",
+             "Open the email with the reset link; it is valid for an hour.",
+             "Choose a new password and tap Save."]
+    composed = compose("How do I use the reset link email?", _steps_source(steps))
+    assert composed.text.splitlines() == [
+        "If you forgot it, you can set a new one.",
+        "1. On the sign-in screen, tap Forgot password.",
+        "2. Enter the address on your account.",
+        "3. Open the email with the reset link; it is valid for an hour.",
+        "4. Choose a new password and tap Save. [1]",
+    ]
+    assert [c.url for c in composed.citations] == [
+        "/kb/reset-password#reset-a-forgotten-password"]
+
+
+def test_a_long_procedure_is_cut_around_the_matching_step() -> None:
+    steps = [f"Step number {n} of the long setup." for n in range(1, 16)]
+    steps[5] = "Pair the thermostat with the hub now."
+    composed = compose("How do I pair the thermostat?", _steps_source(steps))
+    lines = composed.text.splitlines()
+    assert len(lines) == 8
+    assert lines[0] == "4. Step number 4 of the long setup."
+    assert lines[2] == "6. Pair the thermostat with the hub now."
+    assert lines[-1] == "11. Step number 11 of the long setup. [1]"
+
+
+def test_the_section_headed_with_the_question_wins_over_a_passing_mention() -> None:
+    sources = [Source("hub", "Hub", "devices", 2.0, "/kb/hub", (
+        passage("hub", "Reset the hub", "reset-the-hub",
+                "Hold the button for ten seconds. When it pulses blue, pair it again."),
+        passage("hub", "Pair the hub", "pair-the-hub",
+                "- Plug in the Hub and wait for the blue light.\n- Scan the code in the app."),
+    ))]
+    composed = compose("How do I pair the hub?", sources)
+    assert composed.text.splitlines() == [
+        "1. Plug in the Hub and wait for the blue light.", "2. Scan the code in the app. [1]"]
+    assert composed.citations[0].url == "/kb/hub#pair-the-hub"
+
+
+def test_table_rows_are_not_answers() -> None:
+    sources = [Source("household", "Household", "account", 2.0, "/kb/household", (
+        passage("household", "Roles", "roles",
+                "Role   Can add devices   Sees billing\nMember   Yes   No\n"
+                "A member can add devices to the home."),
+    ))]
+    composed = compose("Can a member add devices?", sources)
+    assert composed.text == "A member can add devices to the home. [1]"

@@ -34,7 +34,10 @@ def test_no_leads_to_a_prefilled_ticket_in_my_tickets(page, live_server, make_us
     expect(page.get_by_role("button", name="Talk to a person")).to_be_visible()
     ask(page, "How do I reset my password?")
     answer = page.locator(".chat-bot.chat-answer").last
-    expect(answer.locator("a.citation").first).to_have_attribute("href", "/kb/reset-password")
+    # The steps of the section that answers it, linked to that section.
+    expect(answer).to_contain_text("1. On the sign-in screen")
+    expect(answer.locator("a.citation").first).to_have_attribute(
+        "href", "/kb/reset-password#reset-a-forgotten-password")
     screenshot(page, "chat-cited-answer")
 
     answer.get_by_role("button", name="No").click()

@@ -64,6 +64,16 @@ def test_a_question_gets_a_cited_streamed_answer_that_survives_reload(client: An
     assert kinds(EventKind.CHAT_STARTED)
 
 
+def test_a_how_to_question_is_answered_with_the_articles_steps_in_order(client: Any) -> None:
+    status, streamed = ask(client, "How do I reset my password?")
+    assert status == 200
+    answer = latest_bot("answer")
+    steps = [line for line in answer.text.splitlines() if re.match(r"\d+\. ", line)]
+    assert [s.split(".")[0] for s in steps] == ["1", "2", "3", "4", "5"], answer.text
+    assert "Forgot password?" in steps[0] and "Send reset link" in steps[1]
+    assert answer.citations[0]["url"] == "/kb/reset-password#reset-a-forgotten-password"
+
+
 def test_the_message_is_saved_before_the_reply_runs(client: Any) -> None:
     response = client.post("/chat/messages", data={"message": "How do I pair the hub?"},
                            headers={"HX-Request": "true"})
