@@ -110,9 +110,8 @@ def compose(question: str, sources: list[Source]) -> Composed:
         for passage_rank, passage in enumerate(source.passages[:3]):
             units = units_of[(source_rank, passage_rank)] = _units(passage.text)
             # A section headed with the question's words ("Pair the hub") is about it, even
-            # where its steps ("Plug in the Hub…") repeat few of them.
-            # The opening chunk is "headed" with the title, which every article shares with
-            # its questions: only a real section heading says which part is about it.
+            # where its steps ("Plug in the Hub…") repeat few of them. An article's opening
+            # is "headed" with its title, which says nothing about which part answers.
             heading = 0.0 if passage.heading == passage.title else HEADING_WEIGHT * len(
                 query_terms & terms(passage.heading))
             for unit_index, unit in enumerate(units):
@@ -129,8 +128,8 @@ def compose(question: str, sources: list[Source]) -> Composed:
                           sources)
     best = ranked[:MAX_SENTENCES]
     # The top article is always the first citation: it is what retrieval trusted most.
-    if all(c.source_rank != 0 for c in best):
-        top = max((c for c in candidates if c.source_rank == 0), key=lambda c: c.score)
+    top = max((c for c in candidates if c.source_rank == 0), key=lambda c: c.score, default=None)
+    if top is not None and all(c.source_rank != 0 for c in best):
         best = [top, *best[: MAX_SENTENCES - 1]]
     best.sort(key=lambda c: (c.source_rank, c.passage_rank, c.unit_index))
     numbers: dict[tuple[int, int], int] = {}

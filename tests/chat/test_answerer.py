@@ -161,3 +161,17 @@ def test_table_rows_are_not_answers() -> None:
     ))]
     composed = compose("Can a member add devices?", sources)
     assert composed.text == "A member can add devices to the home. [1]"
+
+
+def test_a_top_article_with_only_a_table_leaves_the_answer_to_the_next() -> None:
+    sources = [
+        Source("plans", "Plans", "billing", 2.0, "/kb/plans", (
+            passage("plans", "Compared", "compared", "Plan   Price   People\nFree   0   4"),
+        )),
+        Source("household", "Household", "account", 1.0, "/kb/household", (
+            passage("household", "People", "people", "Plus homes can have up to ten people."),
+        )),
+    ]
+    composed = compose("How many people can a Plus home have?", sources)
+    assert composed.text == "Plus homes can have up to ten people. [1]"
+    assert [c.url for c in composed.citations] == ["/kb/household#people"]
