@@ -15,12 +15,18 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from portal.chat.evaluation import load_questions, run_evaluation, summarise
+from portal.chat.evaluation import (
+    candidate_features,
+    load_questions,
+    run_evaluation,
+    summarise,
+)
 from portal.chat.ranking import ARTICLE_FEATURES, DECISION_FEATURES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,18 +45,31 @@ def half_of(question_ids: list[str]) -> dict[str, str]:
     return {qid: ("A" if i < len(ordered) // 2 else "B") for i, qid in enumerate(ordered)}
 
 
-def collect(out: Path) -> None:
+def run_sets(inspect: Callable[[dict[str, Any], Any], dict[str, Any]]
+             ) -> dict[str, list[dict[str, Any]]]:
+    """Every question of both dev sets through the pipeline; `inspect` adds to each row."""
+    import click
+
     from portal import create_app
 
     app = create_app()
-    result: dict[str, Any] = {}
+    result: dict[str, list[dict[str, Any]]] = {}
     with app.app_context():
         for name in SETS:
             questions = load_questions(DATA / name / "questions-dev.jsonl")
-            print(f"{name}: {len(questions)} questions", file=sys.stderr)
-            report = run_evaluation(app, DATA / name / "kb", questions, keep_features=True)
+
+            def bar(items: Iterable[Any], label: str = name) -> Any:
+                return click.progressbar(items, label=label, file=sys.stderr)
+
+            report = run_evaluation(app, DATA / name / "kb", questions, progress=bar,
+                                    inspect=inspect)
             result[name] = report["rows"]
-    out.write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+def collect(out: Path) -> None:
+    rows = run_sets(lambda _, reply: {"candidates": candidate_features(reply)})
+    out.write_text(json.dumps(rows), encoding="utf-8")
 
 
 # --- the ranker: a linear score per article, fitted with a listwise softmax loss ---------

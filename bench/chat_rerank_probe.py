@@ -29,9 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from chat_calibrate import DATA, SETS, half_of
-
-from portal.chat.evaluation import load_questions, run_evaluation
+from chat_calibrate import SETS, half_of, run_sets
 
 TOP_ARTICLES = 3
 PASSAGES_PER_ARTICLE = 3
@@ -55,21 +53,17 @@ class OnnxBert:
         folder = Path(next(iter(spec.submodule_search_locations))) / "models" / "data" / name
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_PAIR_PIECES)
-        self.tokenizer.no_padding()
+        self.tokenizer.enable_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         self.session = ort.InferenceSession(str(folder / "model.onnx"), options,
                                             providers=["CPUExecutionProvider"])
 
     def run(self, inputs: list[Any]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(inputs)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask, types = np.zeros_like(ids), np.zeros_like(ids)
-        for row, encoding in enumerate(encodings):
-            n = len(encoding.ids)
-            ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        encodings = self.tokenizer.encode_batch(inputs)  # padded to the batch's longest
+        feeds = {name: np.array([getattr(e, field) for e in encodings], dtype=np.int64)
+                 for name, field in (("input_ids", "ids"), ("attention_mask", "attention_mask"),
+                                     ("token_type_ids", "type_ids"))}
         return np.asarray(self.session.run(None, feeds)[0])
 
 
@@ -109,37 +103,10 @@ class Probe:
 
 
 def collect(out: Path) -> None:
-    from portal import create_app
-
     probe = Probe()
-    app = create_app()
-    result: dict[str, Any] = {}
-    with app.app_context():
-        for name in SETS:
-            questions = load_questions(DATA / name / "questions-dev.jsonl")
-
-            def progress(items: list[Any], name: str = name) -> Any:
-                return _Progress(items, name)
-
-            report = run_evaluation(app, DATA / name / "kb", questions, progress=progress,
-                                    inspect=probe.inspect)
-            result[name] = report["rows"]
+    result: dict[str, Any] = dict(run_sets(probe.inspect))
     result["pair_ms_p50"] = statistics.median(probe.pair_ms)
     out.write_text(json.dumps(result), encoding="utf-8")
-
-
-class _Progress:
-    def __init__(self, items: list[Any], label: str) -> None:
-        self.items, self.label = items, label
-
-    def __enter__(self) -> Any:
-        for number, item in enumerate(self.items, start=1):
-            print(f"\r{self.label}: {number}/{len(self.items)}", end="", file=sys.stderr)
-            yield item
-        print(file=sys.stderr)
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def reranked_figures(rows: list[dict[str, Any]], weight: float) -> tuple[float, float]:

@@ -192,9 +192,13 @@ def generate(url: str, users: int, duration: float, out: Path, customers: int = 
 
         def landed(self, text: str) -> None:
             # Customers land on "My tickets": they can reply without opening the list again.
-            numbers = _TICKET.findall(text)
+            self.pick_ticket(text)
+
+        def pick_ticket(self, tickets_page: str) -> bool:
+            numbers = _TICKET.findall(tickets_page)
             if numbers:
                 self.ticket = random.choice(numbers)
+            return bool(numbers)
 
         @task(4)
         def search_as_you_type(self) -> None:
@@ -245,9 +249,7 @@ def generate(url: str, users: int, duration: float, out: Path, customers: int = 
 
         @task(2)
         def my_tickets(self) -> None:
-            numbers = _TICKET.findall(self.page("/tickets", "/tickets"))
-            if numbers:
-                self.ticket = random.choice(numbers)
+            if self.pick_ticket(self.page("/tickets", "/tickets")):
                 self.page(f"/tickets/{self.ticket}", "/tickets/[number]")
 
         @task(1)

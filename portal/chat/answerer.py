@@ -11,15 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from portal.chat.retrieval import Source
-from portal.kb.services import Passage
+from portal.kb.services import Passage, is_table_row
 
 MAX_SENTENCES = 4
 MAX_SOURCES = 2
 # A procedure longer than this is shown as the steps around the one that matched.
 MAX_STEPS = 8
 HEADING_WEIGHT = 0.5
-# How the KB's plain text joins table cells (each "|" becomes a space between spaces).
-TABLE_CELL_GAP = "   "
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
@@ -79,7 +77,7 @@ def _units(text: str) -> list[_Unit]:
         line = line.strip()
         if not line:
             continue
-        if line.count(TABLE_CELL_GAP) >= 2:
+        if is_table_row(line):
             # A table row flattened to text ("Member   Yes   No") reads as nonsense alone.
             in_list = False
             continue
@@ -128,7 +126,7 @@ def compose(question: str, sources: list[Source]) -> Composed:
                           sources)
     best = ranked[:MAX_SENTENCES]
     # The top article is always the first citation: it is what retrieval trusted most.
-    top = max((c for c in candidates if c.source_rank == 0), key=lambda c: c.score, default=None)
+    top = next((c for c in ranked if c.source_rank == 0), None)
     if top is not None and all(c.source_rank != 0 for c in best):
         best = [top, *best[: MAX_SENTENCES - 1]]
     best.sort(key=lambda c: (c.source_rank, c.passage_rank, c.unit_index))

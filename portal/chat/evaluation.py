@@ -191,12 +191,11 @@ def run_evaluation(
     *,
     progress: Callable[[Iterable[Any]], Any] | None = None,
     audiences: tuple[str, ...] = ("public",),
-    keep_features: bool = False,
     inspect: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Figures and per-question rows; `keep_features` adds every retrieved article's ranking
-    features to each row (what bench/chat_calibrate.py fits the ranker on), and `inspect`
-    (question, reply) -> fields adds what a research script measures on the reply."""
+    """Figures and per-question rows; `inspect(question, reply)` returns fields to add to each
+    row, such as every retrieved article's ranking features (`candidate_features`, what
+    bench/chat_calibrate.py fits the ranker on)."""
     from portal.chat import services as chat_services
     from portal.extensions import db
     from portal.kb import services as kb_services
@@ -216,8 +215,6 @@ def run_evaluation(
                                                           audiences=audiences)
                     elapsed = (time.perf_counter() - started) * 1000
                     row = score_question(question, reply, elapsed)
-                    if keep_features:
-                        row["candidates"] = candidate_features(reply)
                     if inspect:
                         row.update(inspect(question, reply))
                     rows.append(row)

@@ -118,6 +118,16 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
 _TAG = re.compile(r"<[^>]{0,200}>")
 
 
+# plain_text drops a table row's pipes, so "| Member | Yes | No |" reads "Member   Yes   No":
+# its cells three spaces apart.
+TABLE_CELL_GAP = "   "
+
+
+def is_table_row(plain_line: str) -> bool:
+    """Whether a line of plain_text was a table row of three or more cells."""
+    return plain_line.count(TABLE_CELL_GAP) >= 2
+
+
 def plain_text(markdown: str) -> str:
     """Readable text for search and snippets: markup stripped, words kept."""
     out: list[str] = []

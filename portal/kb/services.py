@@ -23,7 +23,7 @@ from portal.kb.chunks import Passage, search_passages  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
 from portal.kb.models import KbArticle, KbVote
-from portal.kb.rendering import render_markdown
+from portal.kb.rendering import is_table_row, render_markdown
 from portal.kb.sync import (
     SyncReport,
     chunk_updates_waiting,
@@ -34,7 +34,7 @@ from portal.kb.sync import (
 
 __all__ = [
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
-    "SyncReport", "article_refs", "categories", "get_article", "popular_articles",
+    "SyncReport", "article_refs", "is_table_row", "categories", "get_article", "popular_articles",
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
     "related_articles", "search_articles", "search_degraded", "search_health",
     "search_passages", "sync_content", "visible_audiences", "pending_count", "replay_pending",

@@ -58,11 +58,12 @@ def test_eval_refuses_a_broken_question_file(runner: Any, tmp_path: Path) -> Non
 
 
 def test_evaluation_rows_can_carry_the_ranking_features(app: Any, tmp_path: Path) -> None:
-    from portal.chat.evaluation import load_questions, run_evaluation
+    from portal.chat.evaluation import candidate_features, load_questions, run_evaluation
     from portal.chat.ranking import ARTICLE_FEATURES
 
     content, questions = _slice("wixqa", tmp_path, questions=2, distractors=3)
-    report = run_evaluation(app, content, load_questions(questions), keep_features=True)
+    report = run_evaluation(app, content, load_questions(questions),
+                            inspect=lambda _, reply: {"candidates": candidate_features(reply)})
     for row in report["rows"]:
         assert row["candidates"], row
         assert {c["slug"] for c in row["candidates"][:5]} >= set(row["retrieved"])
