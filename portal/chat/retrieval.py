@@ -50,12 +50,17 @@ class Retrieval:
         return [s.slug for s in self.sources]
 
 
-def contextual_query(message: str, previous_user_messages: list[str]) -> str:
-    """A short or anaphoric follow-up is read together with the previous question."""
+def is_follow_up(message: str, previous_user_messages: list[str]) -> bool:
+    """A short or anaphoric message ("and on Android?") continues the previous question."""
     words = message.split()
-    if previous_user_messages and (
-        len(words) <= FOLLOW_UP_WORDS or (len(words) <= 15 and _ANAPHORA.search(message))
-    ):
+    return bool(previous_user_messages) and (
+        len(words) <= FOLLOW_UP_WORDS or (len(words) <= 15 and bool(_ANAPHORA.search(message)))
+    )
+
+
+def contextual_query(message: str, previous_user_messages: list[str]) -> str:
+    """A follow-up is read together with the previous question."""
+    if is_follow_up(message, previous_user_messages):
         return f"{previous_user_messages[-1]} {message}"
     return message
 

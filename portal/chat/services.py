@@ -20,7 +20,7 @@ from sqlalchemy import select
 from portal.chat import flow, ranking
 from portal.chat.answerer import Citation, compose, stream_words
 from portal.chat.models import Conversation, Message
-from portal.chat.retrieval import Retrieval, retrieve
+from portal.chat.retrieval import Retrieval, is_follow_up, retrieve
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
@@ -381,10 +381,20 @@ def suggest_priority(text: str, topic: str | None = None) -> str:
     return "normal"
 
 
+def current_questions(questions: list[str]) -> list[str]:
+    """What the customer is asking about now: the latest question that stands on its own and
+    its follow-ups. An earlier topic of the same conversation (already answered, resolved or
+    sent to support) is in the attached transcript, not in the new ticket's subject."""
+    start = len(questions) - 1
+    while start > 0 and is_follow_up(questions[start], questions[:start]):
+        start -= 1
+    return questions[max(start, 0):]
+
+
 def prefill_ticket(
     conversation: Conversation, *, category: str | None = None, topic: str | None = None
 ) -> dict[str, Any]:
-    questions = [m.text for m in conversation.messages if m.role == "user"]
+    questions = current_questions([m.text for m in conversation.messages if m.role == "user"])
     first = questions[0] if questions else ""
     subject = re.sub(r"\s+", " ", first).strip()
     if len(subject) > 80:

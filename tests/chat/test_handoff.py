@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.accounts.models import Role
-from portal.chat.models import Conversation
+from portal.chat.models import Conversation, Message
 from portal.events import Event, EventKind
 from portal.extensions import db
 from tests.chat.test_chat import ask
@@ -78,3 +78,30 @@ def test_confirming_creates_the_ticket_with_transcript_and_articles(
     created = db.session.scalars(select(Event).where(
         Event.kind == str(EventKind.TICKET_CREATED))).one()
     assert created.conversation_id == conversation.id
+
+
+def _say_no(client: Any) -> dict[str, Any]:
+    answer = db.session.scalars(select(Message).where(Message.kind == "answer")
+                                .order_by(Message.id.desc())).first()
+    assert answer is not None
+    client.post(f"/chat/{answer.conversation_id}/messages/{answer.id}/feedback",
+                data={"helpful": "no"})
+    draft = _conversation().draft
+    assert draft is not None
+    return draft
+
+
+def test_the_ticket_is_about_the_question_that_was_not_solved(client: Any) -> None:
+    ask(client, "My thermostat shows the wrong temperature")
+    ask(client, "How do I pair the hub with my router?", _conversation().id)
+    draft = _say_no(client)
+    assert draft["subject"] == "How do I pair the hub with my router?"
+    assert "wrong temperature" not in draft["description"]
+
+
+def test_a_follow_up_keeps_the_question_it_follows(client: Any) -> None:
+    ask(client, "How do I pair the hub with my router?")
+    ask(client, "and on Android?", _conversation().id)
+    draft = _say_no(client)
+    assert draft["subject"] == "How do I pair the hub with my router?"
+    assert draft["description"] == "How do I pair the hub with my router?\n\nand on Android?"
