@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 # answer/hand-off model look at the whole candidate list.
 CANDIDATE_CHUNKS = 60
 FOLLOW_UP_WORDS = 6
+# A short message naming fewer things than this leans on the previous question for them.
+FOLLOW_UP_CONTENT_WORDS = 2
 _ANAPHORA = re.compile(r"\b(it|its|that|this|these|those|they|them|there|same|one)\b", re.I)
+_CONNECTIVE = re.compile(r"\s*(and|or|but|also|what about|how about)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,19 @@ class Retrieval:
 
 
 def is_follow_up(message: str, previous_user_messages: list[str]) -> bool:
-    """A short or anaphoric message ("and on Android?") continues the previous question."""
+    """Whether a message continues the previous question instead of asking a new one.
+
+    "and on Android?", "what about Alexa?", "doesn't work" and "how do I reset it?" do;
+    "How do I pair the hub?" is short but names what it is about, so it does not.
+    """
+    if not previous_user_messages:
+        return False
     words = message.split()
-    return bool(previous_user_messages) and (
-        len(words) <= FOLLOW_UP_WORDS or (len(words) <= 15 and bool(_ANAPHORA.search(message)))
+    return bool(
+        _CONNECTIVE.match(message)
+        or (len(words) <= 15 and _ANAPHORA.search(message))
+        or (len(words) <= FOLLOW_UP_WORDS
+            and len(kb_services.content_words(message)) < FOLLOW_UP_CONTENT_WORDS)
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import fallback, search_index, sync
-from portal.kb.chunks import Passage, search_passages  # noqa: F401
+from portal.kb.chunks import Passage, content_words, search_passages  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
 from portal.kb.models import KbArticle, KbVote
@@ -34,7 +34,8 @@ from portal.kb.sync import (
 
 __all__ = [
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
-    "SyncReport", "article_refs", "is_table_row", "categories", "get_article", "popular_articles",
+    "SyncReport", "article_refs", "categories", "content_words", "get_article", "is_table_row",
+    "popular_articles",
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
     "related_articles", "search_articles", "search_degraded", "search_health",
     "search_passages", "sync_content", "visible_audiences", "pending_count", "replay_pending",

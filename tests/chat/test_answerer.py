@@ -79,6 +79,16 @@ def test_follow_ups_are_read_with_the_previous_question() -> None:
     assert contextual_query("why?", []) == "why?"
 
 
+def test_a_short_question_that_names_its_subject_starts_a_new_topic() -> None:
+    previous = ["Set up your thermostat in the app: it does not work"]
+    assert contextual_query("How do I pair the hub?", previous) == "How do I pair the hub?"
+    assert contextual_query("what about Alexa?", previous) == f"{previous[0]} what about Alexa?"
+    assert contextual_query("still doesn't work", previous) == \
+        f"{previous[0]} still doesn't work"
+    assert contextual_query("And what if the hub is on another floor entirely?", previous) \
+        .startswith(previous[0])
+
+
 def test_eval_figures() -> None:
     class Reply:
         def __init__(self, answered: bool, slugs: list[str], cited: list[str]) -> None:
