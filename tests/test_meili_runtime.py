@@ -50,6 +50,18 @@ def test_managed_child_starts_restarts_when_killed_and_stops(tmp_path):
     assert not is_healthy(endpoint.url)
 
 
+def test_a_generated_key_that_starts_with_a_dash_still_starts_the_child(tmp_path):
+    # token_urlsafe gives such a key about once in 64 new instances; it read as an option.
+    (tmp_path / "meili").mkdir()
+    (tmp_path / "meili" / "master_key").write_text("-_" + "k" * 40)
+    managed = ManagedMeilisearch(tmp_path, meili_bin=_binary())
+    try:
+        endpoint = managed.ensure_running()
+        assert SearchEngine(endpoint.url, endpoint.master_key, index_prefix="rt").available()
+    finally:
+        managed.stop()
+
+
 def test_missing_binary_gives_one_clear_message_and_the_portal_still_serves(tmp_path):
     app = create_app({
         "INSTANCE_DIR": str(tmp_path),

@@ -139,7 +139,8 @@ class ManagedMeilisearch:
                 "--db-path", str(self.data_dir),
                 "--dump-dir", str(self.root / "dumps"),
                 "--http-addr", f"127.0.0.1:{self._port}",
-                "--master-key", self.master_key,
+                # One argument: a generated key may start with "-" and read as an option.
+                f"--master-key={self.master_key}",
                 "--env", "development",
                 "--no-analytics",
                 "--max-indexing-memory", self.max_indexing_memory,
