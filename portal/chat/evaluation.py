@@ -25,6 +25,8 @@ SUMMARY_KEYS = (
     "handoff_when_unanswerable", "citation_precision", "answer_recall", "latency_ms_p50",
     "latency_ms_p95",
 )
+GAP_KEYS = ("gap_questions", "gap_no_confident_answer", "gap_suggested", "gap_handoff")
+TURN_KEYS = ("turns", "turn_accuracy", "conversation_turns", "turn_latency_ms_p50")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -37,8 +39,16 @@ def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if isinstance(row, dict) and isinstance(row.get("turns"), list):
+            _check_conversation(row, f"{path}:{number}")
+            row.setdefault("id", f"c{number}")
+            rows.append(row)
+            if limit and len(rows) >= limit:
+                break
+            continue
         if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-            raise ValueError(f"{path}:{number}: each line needs a \"question\" string")
+            raise ValueError(f"{path}:{number}: each line needs a \"question\" string "
+                             "or a \"turns\" list")
         row.setdefault("id", f"q{number}")
         row.setdefault("answerable", True)
         row.setdefault("gold_slugs", [])
@@ -46,6 +56,18 @@ def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]
         if limit and len(rows) >= limit:
             break
     return rows
+
+
+TURN_EXPECTATIONS = ("answer", "handoff", "chitchat")
+
+
+def _check_conversation(row: dict[str, Any], where: str) -> None:
+    for index, turn in enumerate(row["turns"], start=1):
+        if not isinstance(turn, dict) or not isinstance(turn.get("message"), str):
+            raise ValueError(f"{where}: turn {index} needs a \"message\" string")
+        if turn.get("expect") not in TURN_EXPECTATIONS:
+            raise ValueError(f"{where}: turn {index} \"expect\" must be one of "
+                             f"{', '.join(TURN_EXPECTATIONS)}")
 
 
 def token_recall(answer: str, reference: str | None) -> float | None:
@@ -78,6 +100,8 @@ def score_question(question: dict[str, Any], reply: Any, latency_ms: float) -> d
         "retrieved": ranked[:5],
         "rank": rank,
         "answered": reply.answered,
+        "outcome": str(reply.outcome),
+        "turn": str(reply.turn.kind) if reply.turn else None,
         "reason": str(reply.reason) if reply.reason else None,
         "confidence": round(reply.confidence, 4),
         "cited": cited,
@@ -85,7 +109,16 @@ def score_question(question: dict[str, Any], reply: Any, latency_ms: float) -> d
         "answer_recall": token_recall(reply.text, question.get("reference_answer"))
         if reply.answered else None,
         "latency_ms": round(latency_ms, 1),
+        "features": decision_inputs(reply),
     }
+
+
+def decision_inputs(reply: Any) -> dict[str, float] | None:
+    """What the answer / suggest / hand-off decision read, for `--calibrate` to refit it."""
+    retrieval = reply.retrieval
+    if retrieval is None or not retrieval.decision_features:
+        return None
+    return {name: round(float(v), 5) for name, v in retrieval.decision_features.items()}
 
 
 def candidate_features(reply: Any) -> list[dict[str, Any]]:
@@ -192,10 +225,16 @@ def run_evaluation(
     progress: Callable[[Iterable[Any]], Any] | None = None,
     audiences: tuple[str, ...] = ("public",),
     inspect: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
+    gap: bool = False,
 ) -> dict[str, Any]:
     """Figures and per-question rows; `inspect(question, reply)` returns fields to add to each
     row, such as every retrieved article's ranking features (`candidate_features`, what
-    bench/chat_calibrate.py fits the ranker on)."""
+    bench/chat_calibrate.py fits the ranker on).
+
+    Conversation rows (`turns`) run through the web chat's own path, turn by turn. With
+    `gap`, every answerable question is asked a second time as if its gold articles were
+    missing from the KB: the right reply then is no confident answer.
+    """
     from portal.chat import services as chat_services
     from portal.extensions import db
     from portal.kb import services as kb_services
@@ -208,8 +247,12 @@ def run_evaluation(
             copy = normalised_copy(content, workdir / "content")
             report = kb_services.sync_content(str(copy))
             rows: list[dict[str, Any]] = []
+            turn_rows: list[dict[str, Any]] = []
             with (progress(questions) if progress else _nullbar(questions)) as bar:
                 for question in bar:
+                    if "turns" in question:
+                        turn_rows.extend(run_conversation(question))
+                        continue
                     started = time.perf_counter()
                     reply = chat_services.answer_question(question["question"],
                                                           audiences=audiences)
@@ -218,7 +261,18 @@ def run_evaluation(
                     if inspect:
                         row.update(inspect(question, reply))
                     rows.append(row)
-            summary = summarise(rows)
+                    gold = frozenset(_slugish(g) for g in question.get("gold_slugs") or [])
+                    if gap and question.get("answerable", True) and gold:
+                        started = time.perf_counter()
+                        reply = chat_services.answer_question(
+                            question["question"], audiences=audiences, exclude=gold)
+                        elapsed = (time.perf_counter() - started) * 1000
+                        rows.append({**score_question(question, reply, elapsed), "gap": True})
+            summary = summarise([r for r in rows if not r.get("gap")])
+            if gap:
+                summary.update(summarise_gap([r for r in rows if r.get("gap")]))
+            if turn_rows:
+                summary.update(summarise_turns(turn_rows))
             summary["content_problems"] = len(report.errors)
             engine = kb_services.get_engine()
             for name in ("chunks", "articles"):
@@ -230,7 +284,106 @@ def run_evaluation(
             db.engine.dispose()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"summary": summary, "rows": rows}
+    return {"summary": summary, "rows": rows, "turns": turn_rows}
+
+
+def summarise_gap(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How honest the bot is where the KB lacks the article: a confident answer is wrong."""
+    total = len(rows)
+
+    def share(outcome: str) -> float | None:
+        return round(sum(r["outcome"] == outcome for r in rows) / total, 4) if total else None
+
+    return {
+        "gap_questions": total,
+        "gap_no_confident_answer": round(sum(not r["answered"] for r in rows) / total, 4)
+        if total else None,
+        "gap_suggested": share("suggest"),
+        "gap_handoff": share("handoff"),
+    }
+
+
+# --- conversations --------------------------------------------------------------------------
+
+CONVERSATION_CATEGORIES = (
+    "answer_first", "answer_follow_up", "answer_switch", "handoff_asked_for_person",
+    "handoff_sensitive", "handoff_not_covered", "handoff_not_helpful", "chitchat",
+    "chitchat_off_topic",
+)
+
+
+def turn_category(turn: dict[str, Any], asked_before: bool) -> str:
+    expect = turn["expect"]
+    if expect == "answer":
+        if turn.get("follow_up"):
+            return "answer_follow_up"
+        return "answer_switch" if asked_before else "answer_first"
+    if expect == "handoff":
+        why = str(turn.get("why") or "not_covered")
+        return f"handoff_{why}" if f"handoff_{why}" in CONVERSATION_CATEGORIES else (
+            "handoff_not_covered")
+    return "chitchat_off_topic" if turn.get("off_topic") else "chitchat"
+
+
+def turn_is_right(turn: dict[str, Any], outcome: str, cited: list[str]) -> bool:
+    """As ../shared/data/README.md scores a turn."""
+    expect = turn["expect"]
+    if expect == "answer":
+        gold = {_slugish(g) for g in turn.get("gold_slugs") or []}
+        return outcome == "answer" and bool(gold & set(cited))
+    if expect == "handoff":
+        return outcome != "answer" and outcome != "chitchat"
+    return outcome == "chitchat" and not cited
+
+
+def run_conversation(conversation_row: dict[str, Any]) -> list[dict[str, Any]]:
+    """One conversation through the web chat's path: post each message, stream the reply,
+    and read back what was stored (the turn's kind, the reply's outcome and citations)."""
+    from portal.chat import services as chat_services
+    from portal.chat.models import Message
+    from portal.extensions import db
+
+    audiences = ("public", "customers") if conversation_row.get("audience") == "customers" \
+        else ("public",)
+    conversation = chat_services.start_conversation(
+        visitor_id=f"eval-{secrets.token_hex(6)}", user_id=None)
+    rows: list[dict[str, Any]] = []
+    asked_before = False
+    for index, turn in enumerate(conversation_row["turns"]):
+        started = time.perf_counter()
+        pending = chat_services.post_message(conversation, turn["message"])
+        for _ in chat_services.stream_reply(conversation, pending, audiences=audiences):
+            pass
+        elapsed = (time.perf_counter() - started) * 1000
+        reply = db.session.get(Message, pending.id)
+        question = db.session.get(Message, pending.id - 1)
+        outcome = reply.kind if reply else "handoff"
+        cited = list(dict.fromkeys(c["slug"] for c in (reply.citations if reply else [])))
+        category = turn_category(turn, asked_before)
+        rows.append({
+            "conversation": conversation_row["id"], "turn": index + 1,
+            "message": turn["message"], "expect": turn["expect"], "category": category,
+            "gold_slugs": turn.get("gold_slugs") or [], "understood": question.kind
+            if question else None, "outcome": outcome, "cited": cited,
+            "right": turn_is_right(turn, outcome, cited), "latency_ms": round(elapsed, 1),
+        })
+        asked_before = asked_before or turn["expect"] in ("answer", "handoff")
+    return rows
+
+
+def summarise_turns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_category: dict[str, dict[str, Any]] = {}
+    for name in CONVERSATION_CATEGORIES:
+        mine = [r for r in rows if r["category"] == name]
+        if mine:
+            by_category[name] = round(sum(r["right"] for r in mine) / len(mine), 4)
+    latencies = [r["latency_ms"] for r in rows]
+    return {
+        "turns": len(rows),
+        "turn_accuracy": round(sum(r["right"] for r in rows) / len(rows), 4) if rows else None,
+        "conversation_turns": by_category,
+        "turn_latency_ms_p50": round(_percentile(latencies, 0.5), 1),
+    }
 
 
 def _delete_index(client: Any, *, uid: str) -> None:

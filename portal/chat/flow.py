@@ -35,6 +35,17 @@ class Reason(StrEnum):
     SENSITIVE_TOPIC = "sensitive_topic"
     LLM_FAILURE = "llm_failure"
     USER_ACTION = "user_action"
+    # Not sure the closest articles answer it: they are shown, with the hand-off offered.
+    UNSURE = "unsure"
+
+
+class Outcome(StrEnum):
+    """What one reply does; only ANSWER counts as the bot answering (and as a deflection)."""
+
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    HANDOFF = "handoff"
+    CHITCHAT = "chitchat"
 
 
 class InvalidTransition(ValueError):
@@ -79,8 +90,12 @@ DEFAULT_SENSITIVE_TOPICS: dict[str, tuple[str, ...]] = {
     "security_report": ("found a vulnerability", "found a security", "report a vulnerability",
                         "report a security", "reporting a vulnerability", "discovered a "
                         "vulnerability", "security hole", "hacked", "breach", "security report",
-                        "exploit", "compromised"),
-    "legal": ("lawyer", "legal action", "sue", "suing"),
+                        "exploit", "compromised",
+                        # Seeing another customer's data is a vulnerability, whatever it is
+                        # called.
+                        "someone else's", "somebody else's", "another customer's",
+                        "another user's", "other people's data", "other customers' data"),
+    "legal": ("lawyer", "solicitor", "legal action", "sue", "suing", "to court"),
 }
 _PERSON = re.compile(
     r"\b(talk|speak|chat|connect)\w*\s+(to|with)\s+(a\s+|an\s+|some\s*one|somebody|your\s+)?"
@@ -96,36 +111,41 @@ def asks_for_person(message: str) -> bool:
 
 
 def sensitive_topic(message: str, topics: dict[str, tuple[str, ...]]) -> str | None:
-    """The first topic one of whose phrases appears as whole words ("sue" is not in "issue")."""
+    """The first topic one of whose phrases appears as whole words ("sue" is not in "issue";
+    "refunded" and "refunds" are "refund")."""
     text = message.lower()
     for topic, phrases in topics.items():
-        if any(re.search(rf"(?<!\w){re.escape(phrase.strip())}(?!\w)", text)
+        if any(re.search(rf"(?<!\w){re.escape(phrase.strip())}(?:s|es|d|ed|ing)?(?!\w)", text)
                for phrase in phrases if phrase.strip()):
             return topic
     return None
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """Decision probabilities: at `answer` or above the bot answers; from `suggest` it shows
+    the closest articles and offers the hand-off; below, it hands off."""
+
+    answer: float
+    suggest: float
+
+
+@dataclass(frozen=True)
 class Decision:
-    answer: bool
+    outcome: Outcome
     reason: Reason | None = None
-    topic: str | None = None
+
+    @property
+    def answer(self) -> bool:
+        return self.outcome == Outcome.ANSWER
 
 
-def decide(
-    message: str,
-    *,
-    confidence: float,
-    threshold: float,
-    has_passages: bool,
-    topics: dict[str, tuple[str, ...]],
-) -> Decision:
-    """Answer, or hand off and say why. Order matters: what the customer asked wins."""
-    if asks_for_person(message):
-        return Decision(False, Reason.ASKED_FOR_PERSON)
-    topic = sensitive_topic(message, topics)
-    if topic:
-        return Decision(False, Reason.SENSITIVE_TOPIC, topic)
-    if not has_passages or confidence < threshold:
-        return Decision(False, Reason.LOW_CONFIDENCE)
-    return Decision(True)
+def decide(*, confidence: float, thresholds: Thresholds, has_passages: bool) -> Decision:
+    """Answer, suggest or hand off a question by how sure retrieval is that the KB answers it."""
+    if not has_passages:
+        return Decision(Outcome.HANDOFF, Reason.LOW_CONFIDENCE)
+    if confidence >= thresholds.answer:
+        return Decision(Outcome.ANSWER)
+    if confidence >= thresholds.suggest:
+        return Decision(Outcome.SUGGEST, Reason.UNSURE)
+    return Decision(Outcome.HANDOFF, Reason.LOW_CONFIDENCE)

@@ -28,7 +28,11 @@ RANKER_WEIGHTS: dict[str, float] = {
 # What the decision may look at. In two-fold cross-validation on the dev sets
 # (docs/chat.md) the top article's share alone gave the best balance of TechQA hand-offs
 # and Wix answers; adding the others overfit or handed off many Wix questions.
-DECISION_FEATURES = ("top_probability", "margin", "top_cosine", "agreement")
+DECISION_FEATURES = ("top_probability", "margin", "top_cosine", "agreement",
+                     "sentence_cosine", "rare_coverage")
+# Computed by retrieval from the top article's text (they need the embedding model and the
+# index's word statistics), not from the ranking alone.
+TEXT_FEATURES = ("sentence_cosine", "rare_coverage")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ DECISION_MODEL = DecisionModel(
 # A question is answered when the model's probability reaches this: on the fitting half,
 # the threshold that hands off most unanswerable questions while answering >= 0.85.
 DEFAULT_THRESHOLD = 0.278
+# From here up to the answer threshold the bot shows the closest articles instead of an answer.
+DEFAULT_SUGGEST_THRESHOLD = 0.15
 # The share of the top article is relative: an off-topic question can still have one
 # article ahead of the rest. Below this cosine nothing in the KB is close (every
 # answerable dev question but one had a chunk above 0.35).
@@ -100,7 +106,9 @@ def rank_articles(passages: Sequence[kb_services.Passage]) -> list[RankedArticle
     return ranked
 
 
-def decision_features(ranked: Sequence[RankedArticle]) -> dict[str, float]:
+def decision_features(
+    ranked: Sequence[RankedArticle], text_features: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """How sure the ranking is: the top article's share, its lead, its cosine, and whether
     the vector and keyword signals point at the same article."""
     top = ranked[0]
@@ -114,12 +122,15 @@ def decision_features(ranked: Sequence[RankedArticle]) -> dict[str, float]:
         "margin": margin,
         "top_cosine": top.features["cosine"],
         "agreement": 1.0 if by_vector.slug == by_keywords.slug else 0.0,
+        **{name: 0.0 for name in TEXT_FEATURES},
+        **(text_features or {}),
     }
 
 
 def answer_probability(
-    ranked: Sequence[RankedArticle], model: DecisionModel | None = None
+    ranked: Sequence[RankedArticle], model: DecisionModel | None = None,
+    text_features: Mapping[str, float] | None = None,
 ) -> float:
     if not ranked or max(a.features["cosine"] for a in ranked) < MIN_TOP_COSINE:
         return 0.0
-    return (model or DECISION_MODEL).probability(decision_features(ranked))
+    return (model or DECISION_MODEL).probability(decision_features(ranked, text_features))

@@ -10,10 +10,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from portal.chat import ranking
+from portal.chat import calibration, ranking
 from portal.kb import services as kb_services
 
 log = logging.getLogger(__name__)
@@ -21,11 +22,6 @@ log = logging.getLogger(__name__)
 # Every candidate chunk (vector and keyword halves) is kept: the article ranker and the
 # answer/hand-off model look at the whole candidate list.
 CANDIDATE_CHUNKS = 60
-FOLLOW_UP_WORDS = 6
-# A short message naming fewer things than this leans on the previous question for them.
-FOLLOW_UP_CONTENT_WORDS = 2
-_ANAPHORA = re.compile(r"\b(it|its|that|this|these|those|they|them|there|same|one)\b", re.I)
-_CONNECTIVE = re.compile(r"\s*(and|or|but|also|what about|how about)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -47,49 +43,39 @@ class Retrieval:
     confidence: float
     degraded: bool = False
     nodes: list[NodeWithScore] = field(default_factory=list)
+    # What the answer / suggest / hand-off decision read (ranking.decision_features).
+    decision_features: dict[str, float] = field(default_factory=dict)
 
     @property
     def slugs(self) -> list[str]:
         return [s.slug for s in self.sources]
 
-
-def is_follow_up(message: str, previous_user_messages: list[str]) -> bool:
-    """Whether a message continues the previous question instead of asking a new one.
-
-    "and on Android?", "what about Alexa?", "doesn't work" and "how do I reset it?" do;
-    "How do I pair the hub?" is short but names what it is about, so it does not.
-    """
-    if not previous_user_messages:
-        return False
-    words = message.split()
-    return bool(
-        _CONNECTIVE.match(message)
-        or (len(words) <= 15 and _ANAPHORA.search(message))
-        or (len(words) <= FOLLOW_UP_WORDS
-            and len(kb_services.content_words(message)) < FOLLOW_UP_CONTENT_WORDS)
-    )
-
-
-def contextual_query(message: str, previous_user_messages: list[str]) -> str:
-    """A follow-up is read together with the previous question."""
-    if is_follow_up(message, previous_user_messages):
-        return f"{previous_user_messages[-1]} {message}"
-    return message
+    @property
+    def top_cosine(self) -> float:
+        """How close the KB's nearest chunk came to the question (pure-vector cosine)."""
+        return max((float(p.extra.get("cosine", 0.0)) for s in self.sources for p in s.passages),
+                   default=0.0)
 
 
 class KnowledgeBaseRetriever(BaseRetriever):
     """Hybrid (keyword + vector, reranked) search over KB chunks the visitor may see."""
 
-    def __init__(self, *, audiences: tuple[str, ...], limit: int = CANDIDATE_CHUNKS) -> None:
+    def __init__(self, *, audiences: tuple[str, ...], limit: int = CANDIDATE_CHUNKS,
+                 vector: list[float] | None = None, exclude: frozenset[str] = frozenset()
+                 ) -> None:
         super().__init__()
         self.audiences = audiences
         self.limit = limit
+        self.vector = vector
+        # Articles treated as missing from the KB (`portal eval --gap`).
+        self.exclude = exclude
         self.degraded = False
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         try:
             passages = kb_services.search_passages(
-                query_bundle.query_str, audiences=self.audiences, limit=self.limit
+                query_bundle.query_str, audiences=self.audiences, limit=self.limit,
+                vector=self.vector,
             )
             self.degraded = False
         except kb_services.EngineUnavailable:
@@ -110,7 +96,7 @@ class KnowledgeBaseRetriever(BaseRetriever):
                 score=p.score,
             )
             for p in passages
-            if p.audience in self.audiences
+            if p.audience in self.audiences and p.slug not in self.exclude
         ]
 
     def _database_passages(self, query: str) -> list[kb_services.Passage]:
@@ -135,10 +121,16 @@ class KnowledgeBaseRetriever(BaseRetriever):
 
 
 def retrieve(
-    message: str, *, audiences: tuple[str, ...], history: list[str] | None = None
+    query: str, *, audiences: tuple[str, ...], vector: list[float] | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> Retrieval:
-    query = contextual_query(message, history or [])
-    retriever = KnowledgeBaseRetriever(audiences=audiences)
+    """The KB's articles for one question text, best first, with the decision's confidence.
+
+    `vector` is the text's embedding when the caller already has it.
+    """
+    if vector is None:
+        vector = _embedding(query)
+    retriever = KnowledgeBaseRetriever(audiences=audiences, vector=vector, exclude=exclude)
     nodes = retriever.retrieve(query)
     ranked = ranking.rank_articles([_passage_of(n) for n in nodes])
     sources = [
@@ -149,11 +141,53 @@ def retrieve(
         )
         for article in ranked
     ]
-    confidence = ranking.answer_probability(ranked)
+    text_features = (answer_text_features(query, vector, ranked)
+                     if ranked and vector and not retriever.degraded else {})
+    confidence = ranking.answer_probability(ranked, calibration.current().model, text_features)
+    features = ranking.decision_features(ranked, text_features) if ranked else {}
     if retriever.degraded:
         # Keyword-only fallback scores are ranks, not similarities: answer only the top hit.
         confidence = 1.0 if sources else 0.0
-    return Retrieval(query, sources, confidence, retriever.degraded, nodes)
+    return Retrieval(query, sources, confidence, retriever.degraded, nodes, features)
+
+
+def _embedding(text: str) -> list[float] | None:
+    try:
+        return [float(x) for x in kb_services.embed_texts([text])[0]]
+    except kb_services.EmbeddingUnavailable:
+        # Retrieval then degrades to keywords on its own.
+        return None
+
+
+# How much of the top article the text signals read: its best chunks, sentence by sentence.
+TEXT_FEATURE_PASSAGES = 2
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def answer_text_features(
+    query: str, vector: list[float], ranked: list[ranking.RankedArticle]
+) -> dict[str, float]:
+    """Does the top article's text hold the answer, beyond ranking first?
+
+    The best cosine between the question and any one sentence of its top chunks (an answer
+    is usually one or two sentences, while a chunk's cosine averages over a whole section),
+    and the share of the question's rare words those chunks contain.
+    """
+    passages = ranked[0].passages[:TEXT_FEATURE_PASSAGES]
+    # Cut to the words MiniLM reads well: a run-on "sentence" of an imported article would
+    # cost as much to embed as the rest together.
+    sentences = [" ".join(part.split()[:SENTENCE_WORDS]) for p in passages
+                 for part in _SENTENCE.split(p.text) if len(part.split()) >= 3]
+    features = {"sentence_cosine": 0.0,
+                "rare_coverage": kb_services.rare_word_coverage(query, [p.text for p in passages])}
+    if sentences:
+        matrix = kb_services.embed_texts(sentences[:MAX_FEATURE_SENTENCES])
+        features["sentence_cosine"] = float((matrix @ np.asarray(vector, dtype=np.float32)).max())
+    return features
+
+
+MAX_FEATURE_SENTENCES = 16
+SENTENCE_WORDS = 40
 
 
 def _passage_of(node: NodeWithScore) -> kb_services.Passage:

@@ -17,10 +17,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from portal.chat import flow, ranking
+from portal.chat import calibration, flow, understanding
 from portal.chat.answerer import Citation, compose, stream_words
 from portal.chat.models import Conversation, Message
-from portal.chat.retrieval import Retrieval, is_follow_up, retrieve
+from portal.chat.retrieval import Retrieval, retrieve
+from portal.chat.understanding import PriorTurn, Turn, TurnKind
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
@@ -29,9 +30,6 @@ from portal.kb import services as kb_services
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
-# Confidence is the decision model's probability that the KB answers the question;
-# the threshold was calibrated with it (portal/chat/ranking.py, docs/chat.md).
-DEFAULT_CONFIDENCE_THRESHOLD = ranking.DEFAULT_THRESHOLD
 URGENT_WORDS = ("urgent", "asap", "immediately", "emergency", "right now", "no heat",
                 "no heating", "freezing", "outage", "locked out", "critical")
 HANDOFF_TEXT = {
@@ -55,10 +53,21 @@ class ChatError(ValueError):
 
 # --- the pipeline (shared by the web chat, the ticket form and `portal eval`) --------------
 
+SMALL_TALK_TEXT = {
+    TurnKind.GREETING: "Hello! What can I help you with today?",
+    TurnKind.THANKS: "You're welcome. Is there anything else I can help with?",
+    TurnKind.WORKED: "Great, I'm glad that sorted it. Is there anything else I can help with?",
+    TurnKind.GOODBYE: "Thanks for getting in touch. Goodbye!",
+}
+OFF_TOPIC_TEXT = "Sorry, I can only help with questions about {subjects}."
+SUGGEST_TEXT = ("I'm not sure these answer your question, but they look closest. If they "
+                "don't help, I've prepared a ticket for our support team.")
+SUGGESTED_ARTICLES = 3
+
 
 @dataclass
 class Reply:
-    answered: bool
+    outcome: flow.Outcome = flow.Outcome.HANDOFF
     text: str = ""
     citations: list[Citation] = field(default_factory=list)
     confidence: float = 0.0
@@ -66,6 +75,12 @@ class Reply:
     reason: flow.Reason | None = None
     topic: str | None = None
     retrieval: Retrieval | None = None
+    turn: Turn | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Only a confident answer is an answer (suggestions are counted apart)."""
+        return self.outcome == flow.Outcome.ANSWER
 
     @property
     def category(self) -> str | None:
@@ -74,8 +89,12 @@ class Reply:
         return None
 
 
+def thresholds() -> flow.Thresholds:
+    return calibration.current().thresholds
+
+
 def confidence_threshold() -> float:
-    return float(current_app.config.get("CHAT_CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD))
+    return thresholds().answer
 
 
 def sensitive_topics() -> dict[str, tuple[str, ...]]:
@@ -95,47 +114,106 @@ def _llm_paused() -> bool:
     return llm.paused()
 
 
-class Responder:
-    """Retrieve, decide, and compose one reply; iterate to stream it, then read `.reply`."""
+def _llm_usable() -> bool:
+    return llm_enabled() and not _llm_paused()
 
-    def __init__(self, message: str, *, audiences: tuple[str, ...], history: list[str]) -> None:
+
+def off_topic_text(audiences: tuple[str, ...]) -> str:
+    names = [c.name for c in sorted(kb_services.categories(audiences), key=lambda c: -c.count)]
+    subjects = ", ".join(names[:4]).lower() if names else "our products and your account"
+    return OFF_TOPIC_TEXT.format(subjects=subjects)
+
+
+class Responder:
+    """Understand, retrieve, decide and compose one reply; iterate to stream it, then read
+    `.reply`. `history` is the conversation's earlier customer turns."""
+
+    def __init__(
+        self, message: str, *, audiences: tuple[str, ...],
+        history: list[PriorTurn] | None = None, exclude: frozenset[str] = frozenset(),
+    ) -> None:
         self.message = message
         self.audiences = audiences
-        self.history = history
-        self.reply = Reply(answered=False)
+        self.history = history or []
+        self.exclude = exclude
+        self.reply = Reply()
+
+    def _retrieve(self, text: str, vector: list[float] | None) -> Retrieval:
+        return retrieve(text, audiences=self.audiences, vector=vector, exclude=self.exclude)
+
+    def _condense(self, topic: list[str], message: str) -> str | None:
+        if not _llm_usable():
+            return None
+        from portal.chat import llm
+
+        return llm.condense_question(topic, message)
 
     def __iter__(self) -> Iterator[str]:
-        retrieval = retrieve(self.message, audiences=self.audiences, history=self.history)
-        decision = flow.decide(
-            self.message,
-            confidence=retrieval.confidence,
-            threshold=confidence_threshold(),
-            has_passages=bool(retrieval.sources),
-            topics=sensitive_topics(),
+        turn = understanding.understand(
+            self.message, self.history, retrieve=self._retrieve, topics=sensitive_topics(),
+            answer_threshold=thresholds().answer, condense=self._condense,
         )
-        self.reply = Reply(False, confidence=retrieval.confidence, retrieval=retrieval)
-        if not decision.answer:
-            self.reply.reason, self.reply.topic = decision.reason, decision.topic
-            self.reply.text = HANDOFF_TEXT[decision.reason or flow.Reason.LOW_CONFIDENCE]
-            yield self.reply.text
+        self.reply = Reply(turn=turn)
+        if turn.kind == TurnKind.OFF_TOPIC:
+            yield from self._small_talk(off_topic_text(self.audiences))
             return
-        if llm_enabled() and not _llm_paused():
+        if turn.is_small_talk:
+            yield from self._small_talk(SMALL_TALK_TEXT[turn.kind])
+            return
+        if not turn.is_question:
+            self.reply.retrieval = turn.retrieval
+            reason = {TurnKind.PERSON: flow.Reason.ASKED_FOR_PERSON,
+                      TurnKind.SENSITIVE: flow.Reason.SENSITIVE_TOPIC,
+                      TurnKind.NOT_HELPFUL: flow.Reason.NOT_HELPFUL}[turn.kind]
+            yield from self._handoff(reason, topic=turn.sensitive_topic)
+            return
+        retrieval = turn.retrieval
+        self.reply.retrieval, self.reply.confidence = retrieval, retrieval.confidence
+        decision = flow.decide(confidence=retrieval.confidence, thresholds=thresholds(),
+                               has_passages=bool(retrieval.sources))
+        if decision.outcome == flow.Outcome.SUGGEST:
+            yield from self._suggest(retrieval)
+            return
+        if decision.outcome == flow.Outcome.HANDOFF:
+            yield from self._handoff(decision.reason or flow.Reason.LOW_CONFIDENCE)
+            return
+        if _llm_usable():
             yield from self._llm(retrieval)
             return
         composed = compose(retrieval.query, retrieval.sources)
         if not composed.citations:
-            self.reply.reason = flow.Reason.LOW_CONFIDENCE
-            self.reply.text = HANDOFF_TEXT[flow.Reason.LOW_CONFIDENCE]
-            yield self.reply.text
+            yield from self._handoff(flow.Reason.LOW_CONFIDENCE)
             return
-        self.reply.answered, self.reply.text = True, composed.text
+        self.reply.outcome, self.reply.text = flow.Outcome.ANSWER, composed.text
         self.reply.citations = composed.citations
         yield from stream_words(composed.text)
+
+    def _small_talk(self, text: str) -> Iterator[str]:
+        self.reply.outcome, self.reply.text = flow.Outcome.CHITCHAT, text
+        yield text
+
+    def _handoff(self, reason: flow.Reason, topic: str | None = None) -> Iterator[str]:
+        self.reply.outcome, self.reply.reason, self.reply.topic = (
+            flow.Outcome.HANDOFF, reason, topic)
+        self.reply.text = HANDOFF_TEXT[reason]
+        yield self.reply.text
+
+    def _suggest(self, retrieval: Retrieval) -> Iterator[str]:
+        """The closest articles, each cited at its best section; no composed answer."""
+        self.reply.outcome, self.reply.reason = flow.Outcome.SUGGEST, flow.Reason.UNSURE
+        self.reply.text = SUGGEST_TEXT
+        self.reply.citations = [
+            Citation(n, s.slug, s.title, s.passages[0].heading, s.passages[0].url)
+            for n, s in enumerate(retrieval.sources[:SUGGESTED_ARTICLES], start=1)
+        ]
+        yield self.reply.text
 
     def _llm(self, retrieval: Retrieval) -> Iterator[str]:
         from portal.chat import llm
 
-        prompt = llm.build_prompt(self.message, retrieval.sources)
+        prompt = llm.build_prompt(retrieval.query if self.reply.turn and
+                                  self.reply.turn.kind == TurnKind.FOLLOW_UP else self.message,
+                                  retrieval.sources)
         self.reply.mode = "openai"
         pieces: list[str] = []
         try:
@@ -147,20 +225,22 @@ class Responder:
             log.warning("LLM failed, handing off: %s", exc)
             if exc.unavailable:
                 llm.pause()
-            self.reply.reason = flow.Reason.LLM_FAILURE
+            self.reply.outcome, self.reply.reason = flow.Outcome.HANDOFF, flow.Reason.LLM_FAILURE
             self.reply.text = HANDOFF_TEXT[flow.Reason.LLM_FAILURE]
             # A marker the page uses to drop the partial text it showed.
             yield "\n\x00"
             yield self.reply.text
             return
-        self.reply.answered, self.reply.text, self.reply.citations = True, text, cited
+        self.reply.outcome, self.reply.text, self.reply.citations = (
+            flow.Outcome.ANSWER, text, cited)
 
 
 def answer_question(
-    message: str, *, audiences: tuple[str, ...], history: list[str] | None = None
+    message: str, *, audiences: tuple[str, ...], history: list[PriorTurn] | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> Reply:
     """The whole pipeline without streaming (the eval command and the ticket form use it)."""
-    responder = Responder(message, audiences=audiences, history=history or [])
+    responder = Responder(message, audiences=audiences, history=history, exclude=exclude)
     for _ in responder:
         pass
     return responder.reply
@@ -235,9 +315,20 @@ def post_message(conversation: Conversation, raw: str | bytes | None) -> Message
     return pending
 
 
-def _history(conversation: Conversation, before_id: int) -> tuple[str, list[str]]:
-    users = [m.text for m in conversation.messages if m.role == "user" and m.id < before_id]
-    return users[-1], users[:-1]
+def prior_turns(conversation: Conversation, before_id: int) -> tuple[Message, list[PriorTurn]]:
+    """The customer message a pending reply answers, and the turns before it: each earlier
+    customer message with how it was understood and what the bot replied."""
+    turns: list[PriorTurn] = []
+    users: list[Message] = []
+    for m in conversation.messages:
+        if m.id >= before_id:
+            break
+        if m.role == "user":
+            users.append(m)
+            turns.append(PriorTurn(m.text, m.kind))
+        elif turns and turns[-1].reply_kind is None and m.kind != "pending":
+            turns[-1] = PriorTurn(turns[-1].text, turns[-1].kind, m.kind, m.text)
+    return users[-1], turns[:-1]
 
 
 def stream_reply(
@@ -247,42 +338,82 @@ def stream_reply(
     if message.kind != "pending":
         yield message.text
         return
-    question, history = _history(conversation, message.id)
-    responder = Responder(question, audiences=audiences, history=history)
+    question, history = prior_turns(conversation, message.id)
+    responder = Responder(question.text, audiences=audiences, history=history)
     started = time.perf_counter()
     try:
         yield from responder
     except Exception:
         log.exception("chat reply failed")
         db.session.rollback()
-        responder.reply = Reply(False, reason=flow.Reason.LLM_FAILURE,
+        responder.reply = Reply(reason=flow.Reason.LLM_FAILURE,
                                 text=HANDOFF_TEXT[flow.Reason.LLM_FAILURE])
         yield "\n\x00" + responder.reply.text
     finally:
-        _store_reply(conversation, message, responder.reply)
+        _store_reply(conversation, question, message, responder.reply)
         log.debug("reply in %.0f ms", (time.perf_counter() - started) * 1000)
 
 
-def _store_reply(conversation: Conversation, message: Message, reply: Reply) -> None:
+def _store_reply(conversation: Conversation, question: Message, message: Message,
+                 reply: Reply) -> None:
+    turn = reply.turn
+    if turn is not None:
+        question.kind = str(turn.kind)
     message.text = reply.text
     message.confidence = round(reply.confidence, 4)
     message.mode = reply.mode
     message.citations = [{**c.as_dict(), "category": _category_of(reply, c.slug)}
                          for c in reply.citations]
+    message.kind = str(reply.outcome)
     user_id, visitor_id = conversation.user_id, conversation.visitor_id
-    if reply.answered:
-        message.kind = "answer"
+    topic = turn.topic if turn is not None else [question.text]
+    if reply.outcome == flow.Outcome.ANSWER:
         conversation.state = flow.transition(conversation.state, flow.Event.ANSWER)
         emit(EventKind.ANSWER_GIVEN, conversation_id=conversation.id, visitor_id=visitor_id,
              user_id=user_id, category=reply.category,
              article_slugs=list(dict.fromkeys(c.slug for c in reply.citations)),
              confidence=round(reply.confidence, 4), mode=reply.mode)
+    elif reply.outcome == flow.Outcome.CHITCHAT:
+        if turn is not None and turn.kind == TurnKind.WORKED:
+            _confirm_last_answer(conversation)
     else:
-        message.kind = "handoff"
         reason = reply.reason or flow.Reason.LOW_CONFIDENCE
+        if reason == flow.Reason.NOT_HELPFUL:
+            _mark_last_answer_unhelpful(conversation)
         _enter_handoff(conversation, reason, reply.topic, category=reply.category,
-                       tried=reply.retrieval.slugs[:3] if reply.retrieval else [])
+                       questions=topic)
     db.session.commit()
+
+
+def _last_answer(conversation: Conversation) -> Message | None:
+    for m in reversed(conversation.messages):
+        if m.role == "bot" and m.kind == "answer":
+            return m
+    return None
+
+
+def _confirm_last_answer(conversation: Conversation) -> None:
+    """"Thanks, that worked" typed after an answer says what the Yes button says."""
+    answer = _last_answer(conversation)
+    if answer is None or answer.feedback:
+        return
+    answer.feedback = "yes"
+    emit(EventKind.CHAT_FEEDBACK, conversation_id=conversation.id, helpful=True,
+         visitor_id=conversation.visitor_id, user_id=conversation.user_id)
+    if flow.can(conversation.state, flow.Event.HELPFUL):
+        conversation.state = flow.transition(conversation.state, flow.Event.HELPFUL)
+    emit(EventKind.RESOLUTION_CONFIRMED, conversation_id=conversation.id,
+         visitor_id=conversation.visitor_id, user_id=conversation.user_id)
+
+
+def _mark_last_answer_unhelpful(conversation: Conversation) -> None:
+    """Typed "that didn't work" says what the No button says."""
+    answer = _last_answer(conversation)
+    if answer is None or answer.feedback:
+        return
+    answer.feedback = "no"
+    emit(EventKind.CHAT_FEEDBACK, conversation_id=conversation.id, helpful=False,
+         visitor_id=conversation.visitor_id, user_id=conversation.user_id)
 
 
 def _category_of(reply: Reply, slug: str) -> str:
@@ -295,7 +426,7 @@ def _category_of(reply: Reply, slug: str) -> str:
 
 def _enter_handoff(
     conversation: Conversation, reason: flow.Reason, topic: str | None = None, *,
-    category: str | None = None, tried: list[str] | None = None,
+    category: str | None = None, questions: list[str] | None = None,
 ) -> None:
     conversation.state = flow.transition(conversation.state, flow.Event.HANDOFF)
     conversation.handoff_reason = str(reason)
@@ -304,8 +435,14 @@ def _enter_handoff(
         data["topic"] = topic
     emit(EventKind.HANDOFF, conversation_id=conversation.id, visitor_id=conversation.visitor_id,
          user_id=conversation.user_id, category=category, **data)
-    if conversation.draft is None or reason == flow.Reason.NOT_HELPFUL:
-        conversation.draft = prefill_ticket(conversation, category=category, topic=topic)
+    if conversation.draft is None or questions is not None or reason == flow.Reason.NOT_HELPFUL:
+        # Each hand-off from the chat is about what is being asked now; what the customer
+        # typed into the form for themselves (who they are) carries over.
+        earlier = conversation.draft or {}
+        draft = prefill_ticket(conversation, category=category, topic=topic,
+                               questions=questions)
+        draft.update({k: earlier[k] for k in ("email", "name") if earlier.get(k)})
+        conversation.draft = draft
 
 
 def record_feedback(conversation: Conversation, message_id: int, helpful: bool) -> None:
@@ -381,20 +518,24 @@ def suggest_priority(text: str, topic: str | None = None) -> str:
     return "normal"
 
 
-def current_questions(questions: list[str]) -> list[str]:
+def current_questions(conversation: Conversation) -> list[str]:
     """What the customer is asking about now: the latest question that stands on its own and
-    its follow-ups. An earlier topic of the same conversation (already answered, resolved or
-    sent to support) is in the attached transcript, not in the new ticket's subject."""
-    start = len(questions) - 1
-    while start > 0 and is_follow_up(questions[start], questions[:start]):
-        start -= 1
-    return questions[max(start, 0):]
+    its follow-ups, as the turn step understood them. An earlier topic of the same
+    conversation (answered, resolved or sent to support) is in the attached transcript, not in
+    the new ticket's subject; "that didn't work" and "get me a person" are not questions."""
+    history = [PriorTurn(m.text, m.kind) for m in conversation.messages if m.role == "user"]
+    questions = understanding.topic_questions(history)
+    if questions:
+        return questions
+    # Nothing was asked yet (a hand-off straight away): the customer's own words.
+    return [t.text for t in history if t.kind not in understanding.SMALL_TALK][-1:]
 
 
 def prefill_ticket(
-    conversation: Conversation, *, category: str | None = None, topic: str | None = None
+    conversation: Conversation, *, category: str | None = None, topic: str | None = None,
+    questions: list[str] | None = None,
 ) -> dict[str, Any]:
-    questions = current_questions([m.text for m in conversation.messages if m.role == "user"])
+    questions = questions if questions is not None else current_questions(conversation)
     first = questions[0] if questions else ""
     subject = re.sub(r"\s+", " ", first).strip()
     if len(subject) > 80:

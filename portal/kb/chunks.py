@@ -628,3 +628,18 @@ __all__ = [
     "Chunk", "Passage", "build_chunks", "delete_article_chunks", "index_article_chunks",
     "keyword_query", "search_passages", "MAX_WORD_PIECES",
 ]
+
+
+def rare_word_coverage(query: str, texts: Sequence[str]) -> float:
+    """The share of the question's rare words (weighted by their IDF over the chunk index)
+    that appear in the texts: a question about something the KB never mentions scores low
+    even when its common words match well."""
+    wanted = set(terms(query))
+    if not wanted:
+        return 0.0
+    idf = _corpus_stats().chunks.idf
+    # A word the index has never seen is as rare as the rarest word it holds.
+    ceiling = max(idf.values(), default=1.0)
+    found = set(terms(" ".join(texts)))
+    total = sum(idf.get(w, ceiling) for w in wanted)
+    return sum(idf.get(w, ceiling) for w in wanted & found) / total if total else 0.0

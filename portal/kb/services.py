@@ -19,8 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import fallback, search_index, sync
-from portal.kb.chunks import Passage, content_words, search_passages  # noqa: F401
+from portal.kb.chunks import (  # noqa: F401
+    Passage,
+    content_words,
+    rare_word_coverage,
+    search_passages,
+)
+from portal.kb.chunks import terms as search_terms  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
+from portal.kb.embedding import EmbeddingUnavailable, get_embedder
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
 from portal.kb.models import KbArticle, KbVote
 from portal.kb.rendering import is_table_row, render_markdown
@@ -34,7 +41,8 @@ from portal.kb.sync import (
 
 __all__ = [
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
-    "SyncReport", "article_refs", "categories", "content_words", "get_article", "is_table_row",
+    "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "content_words",
+    "embed_texts", "get_article", "is_table_row", "rare_word_coverage", "search_terms",
     "popular_articles",
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
     "related_articles", "search_articles", "search_degraded", "search_health",
@@ -506,3 +514,9 @@ def visitor_vote(slug: str, visitor_id: str) -> bool | None:
         select(KbVote.helpful).join(KbArticle, KbArticle.id == KbVote.article_id)
         .where(KbArticle.slug == slug, KbVote.visitor_id == visitor_id)
     )
+
+
+def embed_texts(texts: Sequence[str]) -> Any:
+    """Unit vectors of the texts (a numpy array, one row each) from the KB's embedding model,
+    so other packages compare text in the same space as the index."""
+    return get_embedder().encode(list(texts))

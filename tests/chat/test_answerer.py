@@ -4,7 +4,7 @@ from datetime import date
 
 from portal.chat.answerer import compose
 from portal.chat.evaluation import score_question, summarise, token_recall
-from portal.chat.retrieval import Source, contextual_query
+from portal.chat.retrieval import Source
 from portal.kb.chunks import Passage, build_chunks, keyword_query
 from portal.kb.documents import ParsedArticle
 
@@ -71,32 +71,15 @@ def test_nothing_retrieved_composes_nothing() -> None:
     assert compose("anything", []).citations == []
 
 
-def test_follow_ups_are_read_with_the_previous_question() -> None:
-    assert contextual_query("and on Android?", ["How do I pair the hub?"]) == \
-        "How do I pair the hub? and on Android?"
-    long_question = "How do I change the temperature schedule for weekends in the app"
-    assert contextual_query(long_question, ["How do I pair the hub?"]) == long_question
-    assert contextual_query("why?", []) == "why?"
-
-
-def test_a_short_question_that_names_its_subject_starts_a_new_topic() -> None:
-    previous = ["Set up your thermostat in the app: it does not work"]
-    assert contextual_query("How do I pair the hub?", previous) == "How do I pair the hub?"
-    assert contextual_query("what about Alexa?", previous) == f"{previous[0]} what about Alexa?"
-    assert contextual_query("still doesn't work", previous) == \
-        f"{previous[0]} still doesn't work"
-    assert contextual_query("And what if the hub is on another floor entirely?", previous) \
-        .startswith(previous[0])
-
-
 def test_eval_figures() -> None:
     class Reply:
         def __init__(self, answered: bool, slugs: list[str], cited: list[str]) -> None:
             from portal.chat.answerer import Citation
 
             self.answered, self.text, self.confidence, self.reason = answered, "reset it", 1.0, None
+            self.outcome, self.turn = "answer" if answered else "handoff", None
             self.citations = [Citation(1, s, s, s, f"/kb/{s}") for s in cited]
-            self.retrieval = type("R", (), {"slugs": slugs})()
+            self.retrieval = type("R", (), {"slugs": slugs, "decision_features": {}})()
 
     rows = [
         score_question({"id": "1", "question": "q", "answerable": True, "gold_slugs": ["a"],

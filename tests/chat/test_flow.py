@@ -6,43 +6,51 @@ from portal.chat import flow
 from portal.chat.flow import Event, Reason, State
 
 
-def decide(message: str, confidence: float = 2.0, has_passages: bool = True) -> flow.Decision:
-    return flow.decide(message, confidence=confidence, threshold=1.0,
-                       has_passages=has_passages, topics=flow.DEFAULT_SENSITIVE_TOPICS)
+THRESHOLDS = flow.Thresholds(answer=0.5, suggest=0.2)
+
+
+def decide(confidence: float, has_passages: bool = True) -> flow.Decision:
+    return flow.decide(confidence=confidence, thresholds=THRESHOLDS, has_passages=has_passages)
 
 
 def test_confident_retrieval_is_answered() -> None:
-    assert decide("How do I reset my password?") == flow.Decision(True)
+    assert decide(0.9) == flow.Decision(flow.Outcome.ANSWER)
+    assert decide(0.5).answer
+
+
+def test_unsure_retrieval_suggests_articles_and_offers_a_person() -> None:
+    assert decide(0.3) == flow.Decision(flow.Outcome.SUGGEST, Reason.UNSURE)
+    assert not decide(0.3).answer
 
 
 def test_low_confidence_or_nothing_found_hands_off() -> None:
-    assert decide("How do I reset my password?", confidence=0.5).reason == Reason.LOW_CONFIDENCE
-    assert decide("How do I reset my password?", has_passages=False).reason == Reason.LOW_CONFIDENCE
+    assert decide(0.1) == flow.Decision(flow.Outcome.HANDOFF, Reason.LOW_CONFIDENCE)
+    assert decide(0.9, has_passages=False).outcome == flow.Outcome.HANDOFF
 
 
 @pytest.mark.parametrize("message", [
     "Can I talk to a person?", "I want to speak with a human", "connect me to an agent please",
     "real person please",
 ])
-def test_asking_for_a_person_hands_off_even_when_confident(message: str) -> None:
-    assert decide(message).reason == Reason.ASKED_FOR_PERSON
+def test_asking_for_a_person_by_name_is_an_exact_rule(message: str) -> None:
+    assert flow.asks_for_person(message)
 
 
 @pytest.mark.parametrize(("message", "topic"), [
     ("I want a refund for my thermostat", "refund"),
+    ("I want the second charge refunded", "refund"),
     ("Please delete my account and all data", "account_deletion"),
     ("I found a security vulnerability in your app", "security_report"),
+    ("Changing the number in the address shows me someone else's invoices", "security_report"),
+    ("I'll take you to court over this", "legal"),
 ])
-def test_sensitive_topics_hand_off_with_the_topic(message: str, topic: str) -> None:
-    decision = decide(message)
-    assert (decision.answer, decision.reason, decision.topic) == (
-        False, Reason.SENSITIVE_TOPIC, topic)
+def test_sensitive_topics_are_found_with_their_inflections(message: str, topic: str) -> None:
+    assert flow.sensitive_topic(message, flow.DEFAULT_SENSITIVE_TOPICS) == topic
 
 
 def test_sensitive_topics_are_configurable() -> None:
-    decision = flow.decide("my invoice is wrong", confidence=2, threshold=1, has_passages=True,
-                           topics={"billing_dispute": ("invoice is wrong",)})
-    assert decision.topic == "billing_dispute"
+    assert flow.sensitive_topic("my invoice is wrong",
+                                {"billing_dispute": ("invoice is wrong",)}) == "billing_dispute"
 
 
 def test_the_whole_story_of_states() -> None:
@@ -70,10 +78,11 @@ def test_impossible_transitions_are_refused() -> None:
 ])
 def test_ordinary_questions_do_not_trip_a_sensitive_topic(message: str) -> None:
     assert flow.sensitive_topic(message, flow.DEFAULT_SENSITIVE_TOPICS) is None
-    assert decide(message).answer
 
 
-def test_reporting_a_vulnerability_or_a_hacked_account_hands_off() -> None:
+def test_reporting_a_vulnerability_or_a_hacked_account_is_sensitive() -> None:
     for message in ("I want to report a vulnerability in your login page",
-                    "My account was hacked yesterday", "I will sue you"):
-        assert decide(message).reason == Reason.SENSITIVE_TOPIC
+                    "My account was hacked yesterday", "I will sue you", "we sued them"):
+        assert flow.sensitive_topic(message, flow.DEFAULT_SENSITIVE_TOPICS) is not None
+    assert flow.sensitive_topic("there is an issue with my pursuer", flow.DEFAULT_SENSITIVE_TOPICS
+                                ) is None

@@ -1,0 +1,161 @@
+"""The turn step: what kind of message this is, and which reading of it is retrieved.
+
+The classifier runs on the real embedding model (it is what is under test); retrieval is
+stood in for by readings of known confidence, so each choice between the message alone and
+the message read with its topic is tested on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from portal.chat import flow
+from portal.chat.understanding import PriorTurn, TurnKind, leans_on_topic, understand
+
+THRESHOLD = 0.5
+
+
+@dataclass
+class Reading:
+    confidence: float
+    top_cosine: float = 0.6
+
+
+class Retrieval:
+    """Confidence per text: `alone` for the message itself, `together` for the topic
+    reading (the text that carries a newline)."""
+
+    def __init__(self, alone: float = 0.9, together: float = 0.9, cosine: float = 0.6) -> None:
+        self.alone, self.together, self.cosine = alone, together, cosine
+        self.texts: list[str] = []
+
+    def __call__(self, text: str, vector: Any) -> Reading:
+        self.texts.append(text)
+        return Reading(self.together if "\n" in text else self.alone, self.cosine)
+
+
+def turn(message: str, history: list[PriorTurn] | None = None, **retrieval: float) -> Any:
+    return understand(message, history or [], retrieve=Retrieval(**retrieval),
+                      topics=flow.DEFAULT_SENSITIVE_TOPICS, answer_threshold=THRESHOLD)
+
+
+ANSWERED = [PriorTurn("How do I reset the hub?", "question", "answer",
+                      "Hold the reset button for ten seconds until the light flashes. [1]")]
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("hiya!", TurnKind.GREETING),
+    ("good morning to you", TurnKind.GREETING),
+    ("many thanks", TurnKind.THANKS),
+    ("cheers, bye for now", TurnKind.GOODBYE),
+    ("what's the forecast for Leeds on Saturday", TurnKind.OFF_TOPIC),
+    ("can you recommend a restaurant for tonight", TurnKind.OFF_TOPIC),
+    ("please let me talk to a human being", TurnKind.PERSON),
+    ("is there anybody from your staff I could phone", TurnKind.PERSON),
+    ("I demand my money back for the broken unit", TurnKind.SENSITIVE),
+    ("My lawyer will hear about this", TurnKind.SENSITIVE),
+    ("How do I set a weekly schedule?", TurnKind.QUESTION),
+    ("the screen flickers every few seconds", TurnKind.QUESTION),
+])
+def test_messages_nobody_wrote_a_rule_for_are_understood(message: str, kind: TurnKind,
+                                                          app: Any) -> None:
+    with app.app_context():
+        assert turn(message).kind == kind
+
+
+def test_it_worked_confirms_only_after_an_answer(app: Any) -> None:
+    with app.app_context():
+        assert turn("brilliant, that fixed it", ANSWERED).kind == TurnKind.WORKED
+        assert turn("brilliant, that fixed it").kind == TurnKind.THANKS
+
+
+def test_that_did_not_help_needs_an_answer_to_refer_to(app: Any) -> None:
+    with app.app_context():
+        assert turn("nope, didn't help at all", ANSWERED).kind == TurnKind.NOT_HELPFUL
+        # A first message describing a persisting problem is a question.
+        assert turn("my app still crashes every time").kind == TurnKind.QUESTION
+
+
+def test_doing_what_the_answer_said_without_luck_is_not_helpful(app: Any) -> None:
+    with app.app_context():
+        report = "held the reset button for well over ten seconds, the light still won't flash"
+        assert turn(report, ANSWERED).kind == TurnKind.NOT_HELPFUL
+        # The same words asked as a new question are a question.
+        assert turn("how long do I hold the reset button, it still won't flash?",
+                    ANSWERED).kind != TurnKind.NOT_HELPFUL
+
+
+def test_a_new_question_however_short_is_read_alone(app: Any) -> None:
+    with app.app_context():
+        result = turn("Where is my order?", ANSWERED, alone=0.9, together=0.4)
+        assert result.kind == TurnKind.QUESTION
+        assert result.query == "Where is my order?" and result.topic == ["Where is my order?"]
+
+
+def test_a_follow_up_is_read_with_its_topic(app: Any) -> None:
+    with app.app_context():
+        result = turn("and what if it fails?", ANSWERED, alone=0.2, together=0.8)
+        assert result.kind == TurnKind.FOLLOW_UP
+        assert result.query.endswith("How do I reset the hub?")
+        assert result.topic == ["How do I reset the hub?", "and what if it fails?"]
+
+
+def test_only_the_topic_reading_finding_an_answer_makes_a_follow_up(app: Any) -> None:
+    with app.app_context():
+        # No pronoun or connective, but on its own the KB has nothing sure for it.
+        assert turn("the light goes amber afterwards", ANSWERED, alone=0.1,
+                    together=0.9).kind == TurnKind.FOLLOW_UP
+        assert turn("the light goes amber afterwards", ANSWERED, alone=0.9,
+                    together=0.9).kind == TurnKind.QUESTION
+
+
+def test_an_announced_change_of_subject_is_a_new_question(app: Any) -> None:
+    with app.app_context():
+        result = turn("different question: how do I change it?", ANSWERED, alone=0.3,
+                      together=0.9)
+        assert result.kind == TurnKind.QUESTION
+
+
+def test_off_topic_words_the_kb_covers_closely_are_a_question(app: Any) -> None:
+    with app.app_context():
+        assert turn("will it rain this weekend", cosine=0.2).kind == TurnKind.OFF_TOPIC
+
+
+def test_small_talk_between_questions_keeps_the_topic(app: Any) -> None:
+    history = [*ANSWERED, PriorTurn("thanks", "thanks", "chitchat", "You're welcome.")]
+    with app.app_context():
+        result = turn("and on the second hub?", history, alone=0.1, together=0.9)
+        assert result.kind == TurnKind.FOLLOW_UP
+        assert result.topic[0] == "How do I reset the hub?"
+
+
+def test_a_sensitive_request_is_its_own_topic(app: Any) -> None:
+    with app.app_context():
+        result = turn("please delete my account", ANSWERED)
+        assert result.kind == TurnKind.SENSITIVE and result.topic == ["please delete my account"]
+
+
+def test_wording_cues_for_leaning_on_the_topic() -> None:
+    assert leans_on_topic("and on Android?")
+    assert leans_on_topic("does that cost anything")
+    assert leans_on_topic("why?")
+    assert not leans_on_topic("How do I pair the hub with the thermostat?")
+    assert not leans_on_topic("unrelated, but how do I change it")
+
+
+def test_without_the_embedding_model_the_exact_rules_still_work(app: Any,
+                                                                  monkeypatch: Any) -> None:
+    from portal.kb import services as kb_services
+
+    def broken(texts: Any) -> Any:
+        raise kb_services.EmbeddingUnavailable("model file missing")
+
+    monkeypatch.setattr(kb_services, "embed_texts", broken)
+    with app.app_context():
+        assert turn("can I speak to a human").kind == TurnKind.PERSON
+        assert turn("I want a refund").kind == TurnKind.SENSITIVE
+        assert turn("and if it fails?", ANSWERED).kind == TurnKind.FOLLOW_UP
+        assert turn("How do I set a schedule?").kind == TurnKind.QUESTION
