@@ -267,7 +267,10 @@ def run_evaluation(
                         reply = chat_services.answer_question(
                             question["question"], audiences=audiences, exclude=gold)
                         elapsed = (time.perf_counter() - started) * 1000
-                        rows.append({**score_question(question, reply, elapsed), "gap": True})
+                        row = {**score_question(question, reply, elapsed), "gap": True}
+                        if inspect:
+                            row.update(inspect(question, reply))
+                        rows.append(row)
             summary = summarise([r for r in rows if not r.get("gap")])
             if gap:
                 summary.update(summarise_gap([r for r in rows if r.get("gap")]))
@@ -365,6 +368,7 @@ def run_conversation(conversation_row: dict[str, Any]) -> list[dict[str, Any]]:
             "message": turn["message"], "expect": turn["expect"], "category": category,
             "gold_slugs": turn.get("gold_slugs") or [], "understood": question.kind
             if question else None, "outcome": outcome, "cited": cited,
+            "confidence": reply.confidence if reply else None,
             "right": turn_is_right(turn, outcome, cited), "latency_ms": round(elapsed, 1),
         })
         asked_before = asked_before or turn["expect"] in ("answer", "handoff")

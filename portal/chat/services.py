@@ -315,20 +315,40 @@ def post_message(conversation: Conversation, raw: str | bytes | None) -> Message
     return pending
 
 
-def prior_turns(conversation: Conversation, before_id: int) -> tuple[Message, list[PriorTurn]]:
+def prior_turns(
+    conversation: Conversation, before_id: int, audiences: tuple[str, ...] = ("public",)
+) -> tuple[Message, list[PriorTurn]]:
     """The customer message a pending reply answers, and the turns before it: each earlier
     customer message with how it was understood and what the bot replied."""
     turns: list[PriorTurn] = []
     users: list[Message] = []
+    replies: list[Message | None] = []
     for m in conversation.messages:
         if m.id >= before_id:
             break
         if m.role == "user":
             users.append(m)
-            turns.append(PriorTurn(m.text, m.kind))
-        elif turns and turns[-1].reply_kind is None and m.kind != "pending":
-            turns[-1] = PriorTurn(turns[-1].text, turns[-1].kind, m.kind, m.text)
-    return users[-1], turns[:-1]
+            replies.append(None)
+        elif replies and replies[-1] is None and m.kind != "pending":
+            replies[-1] = m
+    for index, (question, reply) in enumerate(zip(users[:-1], replies[:-1], strict=True)):
+        shown = ""
+        if reply is not None and index == len(users) - 2:
+            # Only the last reply is read back ("I did all that, still broken"), and with it
+            # the articles it cited, which is where the customer read the steps.
+            shown = "\n".join([reply.text, *_cited_text(reply, audiences)])
+        turns.append(PriorTurn(question.text, question.kind, reply.kind if reply else None,
+                               shown))
+    return users[-1], turns
+
+
+def _cited_text(reply: Message, audiences: tuple[str, ...]) -> list[str]:
+    texts: list[str] = []
+    for slug in dict.fromkeys(c["slug"] for c in reply.citations or []):
+        article = kb_services.get_article(slug, audiences=audiences)
+        if article is not None:
+            texts.extend(text for _, _, text in article.sections)
+    return texts
 
 
 def stream_reply(
@@ -338,7 +358,7 @@ def stream_reply(
     if message.kind != "pending":
         yield message.text
         return
-    question, history = prior_turns(conversation, message.id)
+    question, history = prior_turns(conversation, message.id, audiences)
     responder = Responder(question.text, audiences=audiences, history=history)
     started = time.perf_counter()
     try:

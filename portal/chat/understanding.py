@@ -89,6 +89,7 @@ class PriorTurn:
     text: str
     kind: str
     reply_kind: str | None = None
+    # What the customer was shown: the reply and the text of the articles it cited.
     reply_text: str = ""
 
 
@@ -182,9 +183,10 @@ _SWITCH = re.compile(
     r"\b(different|separate|unrelated|another|new|other) (question|thing|topic|issue|problem)\b"
     r"|\bunrelated\b|\bone more thing\b|\bon another note\b|\bchanging the subject\b", re.I
 )
+# "Did all of that" and "can't get it to work" open statements, not questions.
 _QUESTION_OPENING = re.compile(
-    r"^(how|what|where|when|why|which|who|can|could|do|does|did|is|are|will|would|should)\b",
-    re.I)
+    r"^(how|what|where|when|why|which|who|can|could|do|does|is|are|will|would|should)\b"
+    r"(?!'t|n't| not)", re.I)
 
 
 def asks_something(message: str) -> bool:
@@ -193,6 +195,8 @@ def asks_something(message: str) -> bool:
     return "?" in message or any(_QUESTION_OPENING.match(s) for s in sentences)
 
 
+# In a longer message "it" usually points at something the message itself names.
+ANAPHORA_WORDS = 25
 # Fewer content words than this leaves a message leaning on its topic for what it is about.
 OWN_CONTENT_WORDS = 2
 
@@ -209,9 +213,24 @@ def leans_on_topic(message: str) -> bool:
                             and not _QUESTION_OPENING.match(message.strip(" ,-")))
     return bool(
         _CONNECTIVE.match(message)
-        or (len(words) <= 18 and _ANAPHORA.search(message))
+        or (len(words) <= ANAPHORA_WORDS and _ANAPHORA.search(message))
         or fragment
     )
+
+
+def retrieval_text(message: str) -> str:
+    """The message as retrieval reads it: when a one-line message of several sentences
+    asks in one of them ("We're away at Christmas. What's the best way to set the
+    heating?"), that sentence becomes its subject line, which retrieval embeds on its own
+    beside the whole (see kb.chunks.subject_line) as it does a forum post's title."""
+    if "\n" in message.strip():
+        return message
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", message.strip()) if s.strip()]
+    if len(sentences) < 2:
+        return message
+    asking = next((s for s in sentences if s.endswith("?") or _QUESTION_OPENING.match(s)),
+                  None)
+    return f"{asking}\n{message}" if asking else message
 
 
 def announces_new_topic(message: str) -> bool:
@@ -304,14 +323,15 @@ def understand(
     if kind in SMALL_TALK and kind != TurnKind.OFF_TOPIC:
         return Turn(kind, topic=topic, scores=scores)
     as_vector = [float(x) for x in vector]
-    alone = retrieve(message, as_vector)
+    alone_text = retrieval_text(message)
+    alone = retrieve(alone_text, as_vector)
     if kind == TurnKind.OFF_TOPIC:
         clearly = scores[kind] >= scores["question"] + CLEAR_OFF_TOPIC_MARGIN
         if clearly or alone.top_cosine < OFF_TOPIC_KB_COSINE:
             return Turn(kind, topic=topic, scores=scores)
         kind = TurnKind.QUESTION
     if not topic or announces_new_topic(message):
-        return Turn(TurnKind.QUESTION, message, alone, topic=[message], scores=scores)
+        return Turn(TurnKind.QUESTION, alone_text, alone, topic=[message], scores=scores)
     together_text = contextual_text(topic, message)
     together = retrieve(together_text, None)
     alone_sure = alone.confidence >= answer_threshold
@@ -332,7 +352,7 @@ def understand(
             together_text, together = rewritten, retrieve(rewritten, None)
         return Turn(TurnKind.FOLLOW_UP, together_text, together, topic=[*topic, message],
                     scores=scores)
-    return Turn(TurnKind.QUESTION, message, alone, topic=[message], scores=scores)
+    return Turn(TurnKind.QUESTION, alone_text, alone, topic=[message], scores=scores)
 
 
 def _by_rules_alone(
@@ -354,6 +374,7 @@ def _by_rules_alone(
 
 
 def contextual_text(topic: Sequence[str], message: str) -> str:
-    """The follow-up first (read as the subject line, see kb.chunks.subject_line), then the
-    topic's opening question that gives it its meaning."""
-    return f"{message}\n{topic[0]}"
+    """The topic's opening question, then the follow-up: the topic says what it is about
+    (its first line is embedded on its own as the subject, see kb.chunks.subject_line) and
+    the follow-up which part of it is asked now."""
+    return f"{topic[0]}\n{message}"

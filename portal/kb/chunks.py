@@ -536,9 +536,14 @@ def _corpus_stats() -> _CorpusStats:
             offset += len(page.results)
             if not page.results or offset >= page.total:
                 break
+        chunk_bm25 = Bm25.fit(chunk_terms.values())
+        # Titles are scored with the chunks' word rarity: among a few hundred titles a word
+        # every article body uses ("heating" in a heating KB) looks rare, and a title
+        # holding it would outrank the article that answers.
+        title_bm25 = Bm25(chunk_bm25.idf, Bm25.fit(title_terms.values()).average_length)
         stats = _CorpusStats(
-            Bm25.fit(chunk_terms.values()), Bm25.fit(article_terms.values()),
-            Bm25.fit(title_terms.values()), article_terms, title_terms, chunk_terms,
+            chunk_bm25, Bm25.fit(article_terms.values()),
+            title_bm25, article_terms, title_terms, chunk_terms,
             time.monotonic(), updated_at,
         )
         # Embedding every title now (short texts, well under a second for 2,000 articles)

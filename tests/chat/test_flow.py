@@ -5,7 +5,6 @@ import pytest
 from portal.chat import flow
 from portal.chat.flow import Event, Reason, State
 
-
 THRESHOLDS = flow.Thresholds(answer=0.5, suggest=0.2)
 
 
