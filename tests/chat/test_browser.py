@@ -61,3 +61,67 @@ def test_yes_confirms_the_answer(page, live_server, indexed_kb):
     expect(page.locator("#resolved")).to_have_text("Glad that helped!")
     page.reload()
     expect(page.locator(".chat-user")).to_contain_text("wrong temperature")
+
+
+def say(page, message: str, kind: str) -> None:
+    """Send a message and wait for the reply of that kind (answer, suggest, handoff, chitchat)."""
+    count = page.locator(f".chat-bot.chat-{kind}").count()
+    page.fill("#chat-input", message)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(f".chat-bot.chat-{kind}")).to_have_count(count + 1)
+
+
+def test_a_short_new_question_switches_topic(page, live_server, indexed_kb):
+    page.goto(live_server + "/")
+    say(page, "How do I reset my password?", "answer")
+    say(page, "Where is my order?", "answer")
+    latest = page.locator(".chat-bot.chat-answer").last
+    expect(latest.locator("a.citation").first).to_have_attribute(
+        "href", re.compile(r"^/kb/track-order"))
+    expect(latest).not_to_contain_text("Forgot password")
+    page.get_by_role("button", name="Talk to a person").click()
+    expect(page.locator("#h-subject")).to_have_value("Where is my order?")
+
+
+def test_asking_for_a_person_after_an_answer_offers_the_ticket(page, live_server, indexed_kb):
+    page.goto(live_server + "/")
+    say(page, "How do I reset my password?", "answer")
+    say(page, "I need a person now", "handoff")
+    handoff = page.locator(".chat-bot.chat-handoff").last
+    expect(handoff).to_contain_text("support team")
+    handoff.get_by_role("link", name="Review the ticket").click()
+    expect(page.locator("#h-subject")).to_have_value("How do I reset my password?")
+    screenshot(page, "chat-person-after-answer")
+
+
+def test_hello_and_thanks_that_worked(page, live_server, indexed_kb):
+    page.goto(live_server + "/")
+    say(page, "hello", "chitchat")
+    greeting = page.locator(".chat-bot.chat-chitchat").last
+    expect(greeting).to_contain_text("What can I help you with")
+    expect(greeting.locator("a.citation")).to_have_count(0)
+    expect(page.get_by_text("Did this solve your problem?")).to_have_count(0)
+    say(page, "My thermostat shows the wrong temperature", "answer")
+    say(page, "thanks, that worked", "chitchat")
+    expect(page.locator(".chat-bot.chat-chitchat").last).to_contain_text("glad")
+    page.reload()
+    # The typed thanks confirmed the answer, as the Yes button does.
+    expect(page.locator("#resolved")).to_have_text("Glad that helped!")
+    screenshot(page, "chat-small-talk")
+
+
+def test_off_topic_and_not_covered_questions_get_no_confident_answer(
+    page, live_server, indexed_kb
+):
+    page.goto(live_server + "/")
+    say(page, "What's the weather going to be like tomorrow?", "chitchat")
+    expect(page.locator(".chat-bot.chat-chitchat").last).to_contain_text(
+        "I can only help with questions about")
+    page.fill("#chat-input", "Is there a version of the app for my smart TV?")
+    page.get_by_role("button", name="Send").click()
+    reply = page.locator(".chat-bot.chat-suggest, .chat-bot.chat-handoff").last
+    expect(reply).to_be_visible()
+    expect(reply.get_by_role("link", name="Review the ticket")).to_be_visible()
+    expect(page.locator(".chat-bot.chat-answer")).to_have_count(0)
+    expect(page.get_by_text("Did this solve your problem?")).to_have_count(0)
+    screenshot(page, "chat-not-covered")

@@ -173,7 +173,7 @@ def test_off_topic_questions_are_told_what_the_bot_can_help_with(client: Any) ->
 
 
 def test_a_question_the_kb_does_not_cover_gets_no_confident_answer(client: Any) -> None:
-    ask(client, "Can Hearthly control my garage door opener?")
+    ask(client, "Is there a version of the app for my smart TV?")
     reply = latest_bot()
     assert reply.kind in ("suggest", "handoff"), reply.text
     assert not kinds(EventKind.ANSWER_GIVEN)
