@@ -35,6 +35,7 @@ class FakeLLM:
     def __init__(self) -> None:
         self.mode = "ok"
         self.answer = "Open Settings > Account and tap Reset password [1]."
+        self.condensed = "What do I do if pairing the Hearthly Hub fails?"
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -71,6 +72,9 @@ class FakeLLM:
             handler.wfile.write(b"data: {not json\n\n")
             return
         text = {"empty": "", "leak": body["messages"][0]["content"]}.get(self.mode, self.answer)
+        if "standalone question" in body["messages"][0]["content"] and self.mode == "ok":
+            # The condense-question call: the follow-up rewritten on its own.
+            text = self.condensed
         if not body.get("stream"):
             payload = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
                        "choices": [{"index": 0, "finish_reason": "stop",

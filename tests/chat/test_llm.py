@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.chat import services
-from portal.chat.models import Message
+from portal.chat.models import Conversation, Message
 from portal.events import Event, EventKind
 from portal.extensions import db
 from tests.chat.test_chat import ask, latest_bot
@@ -94,3 +94,33 @@ def test_prompt_injection_cannot_reveal_instructions_internal_articles_or_other_
     for request in fake_llm.requests:
         prompt = request["messages"][1]["content"]
         assert "Agent runbook" not in prompt and other.email not in prompt
+
+
+def test_a_follow_up_is_rewritten_as_a_standalone_question_by_the_llm(
+    client: Any, fake_llm: Any
+) -> None:
+    ask(client, "How do I pair the hub with my thermostat?")
+    conversation = db.session.scalars(select(Conversation)).one()
+    fake_llm.requests.clear()
+    ask(client, "and if it fails?", conversation.id)
+    condense = [r for r in fake_llm.requests if not r.get("stream")]
+    assert len(condense) == 1
+    sent = condense[0]["messages"][1]["content"]
+    assert "How do I pair the hub with my thermostat?" in sent and "and if it fails?" in sent
+    # The answer is written for the rewritten question, from what it retrieved.
+    answer_prompt = [r for r in fake_llm.requests if r.get("stream")][0]
+    assert fake_llm.condensed in answer_prompt["messages"][1]["content"]
+    assert "Hearthly Hub won't pair or connect" in answer_prompt["messages"][1]["content"]
+
+
+def test_a_failing_llm_leaves_the_follow_up_to_the_offline_reading(
+    client: Any, fake_llm: Any
+) -> None:
+    ask(client, "How do I pair the hub with my thermostat?")
+    conversation = db.session.scalars(select(Conversation)).one()
+    fake_llm.mode = "500"
+    status, streamed = ask(client, "and if it fails?", conversation.id)
+    assert status == 200
+    question = db.session.scalars(select(Message).where(Message.role == "user")
+                                  .order_by(Message.id.desc())).first()
+    assert question is not None and question.kind == "follow_up"
