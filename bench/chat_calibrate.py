@@ -27,7 +27,12 @@ from portal.chat.evaluation import (
     run_evaluation,
     summarise,
 )
-from portal.chat.ranking import ARTICLE_FEATURES, DECISION_FEATURES
+from portal.chat.ranking import ARTICLE_FEATURES, TEXT_FEATURES
+from portal.chat.ranking import DECISION_FEATURES as ALL_DECISION_FEATURES
+
+# This script refits the article ranker and studies the decision on what the ranking alone
+# shows; the shipped decision (with the text signals) is fitted by `portal eval --calibrate`.
+DECISION_FEATURES = tuple(f for f in ALL_DECISION_FEATURES if f not in TEXT_FEATURES)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"

@@ -1,7 +1,9 @@
 """Chat latency on a 2,000-article KB with the local answerer.
 
-Measures retrieval + decision + first streamed piece (what a customer waits for
-before text appears), against a plain Meilisearch keyword query as the raw engine.
+Measures the turn step + retrieval + decision + first streamed piece (what a customer waits
+for before text appears), for new questions and for follow-ups (which retrieve twice: the
+message alone and read with its topic), against a plain Meilisearch keyword query as the raw
+engine.
 The KB: the demo content, both shared data sets and generated filler articles.
 Uses MEILI_URL/MEILI_MASTER_KEY if set, else starts its own Meilisearch.
 
@@ -33,6 +35,9 @@ QUESTIONS = [
     "Invoice shows the wrong plan\n\nI moved to the yearly plan last month but my invoice "
     "still shows the monthly price. How do I get this corrected?",
 ]
+# Follow-ups after the first question of the list, as a conversation would send them.
+FOLLOW_UPS = ["and if that doesn't work?", "how long does it take?", "does that cost extra?",
+              "what about on Android?"]
 WORDS = ("boiler radiator schedule sensor battery firmware update app router wifi hub pairing "
          "invoice plan discount delivery warranty zone heating cooling humidity eco away mode "
          "geofence vacation alert notification filter pump valve calibrate reset").split()
@@ -56,6 +61,7 @@ def main() -> None:
     from portal import create_app
     from portal.chat import services
     from portal.chat.evaluation import normalised_copy
+    from portal.chat.understanding import PriorTurn
     from portal.kb import chunks
     from portal.kb.documents import load_content
     from portal.kb.engine import get_engine
@@ -95,7 +101,7 @@ def main() -> None:
         uid = engine.index_name("chunks")
         audiences = ("public",)
         list(services.Responder("warm up", audiences=audiences, history=[]))
-        first_piece, raw = [], []
+        first_piece, follow_up_piece, raw = [], [], []
         for number in range(args.questions):
             question = QUESTIONS[number % len(QUESTIONS)]
             started = time.perf_counter()
@@ -107,12 +113,21 @@ def main() -> None:
             started = time.perf_counter()
             engine.call(lambda c, q=question: c.index(uid).search(q, {"limit": 20}))
             raw.append((time.perf_counter() - started) * 1000)
+            history = [PriorTurn(question, "question", "answer", "")]
+            started = time.perf_counter()
+            stream = iter(services.Responder(FOLLOW_UPS[number % len(FOLLOW_UPS)],
+                                             audiences=audiences, history=history))
+            next(stream)
+            follow_up_piece.append((time.perf_counter() - started) * 1000)
+            for _ in stream:
+                pass
 
     def pct(values: list[float], p: float) -> float:
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
-    for name, values in (("retrieval+decision+first piece", first_piece),
+    for name, values in (("turn+retrieval+decision+first piece", first_piece),
+                         ("follow-up (two readings)+first piece", follow_up_piece),
                          ("raw Meilisearch keyword query", raw)):
         print(f"{name}: p50 {pct(values, 0.5):.1f} ms, p95 {pct(values, 0.95):.1f} ms, "
               f"p99 {pct(values, 0.99):.1f} ms")
