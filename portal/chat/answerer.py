@@ -18,6 +18,13 @@ MAX_SOURCES = 2
 # A procedure longer than this is shown as the steps around the one that matched.
 MAX_STEPS = 8
 HEADING_WEIGHT = 0.5
+# A second article joins the answer only when retrieval ranked it nearly as high as the
+# first (ranker score units; the dev sets' median lead of the top article is ~1.5): it then
+# answers the same need rather than a neighbouring one.
+SECOND_ARTICLE_MARGIN = 0.5
+# A sentence giving what the question asks for (a duration, a price, a count, a yes or no)
+# outranks one that only shares its words.
+ASKED_FOR_WEIGHT = 2.0
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
@@ -100,11 +107,49 @@ class _Candidate:
     unit: _Unit
 
 
+_DURATION_QUESTION = re.compile(
+    r"\bhow (long|soon|quickly|fast)\b|\bwhen (will|does|do|can|should)\b"
+    r"|\bhow many (days|weeks|hours|minutes|months|years)\b", re.I)
+_PRICE_QUESTION = re.compile(r"\bhow much\b|\b(cost|costs|price|prices|fee|fees|charge)\b",
+                             re.I)
+_COUNT_QUESTION = re.compile(r"\bhow many\b|\bwhat (is|'s) the (limit|maximum|minimum)\b",
+                             re.I)
+_YES_NO_QUESTION = re.compile(r"^\W*(is|are|can|could|does|do|will|would|should|am)\b", re.I)
+_DURATION = re.compile(
+    r"\b\d+(?:[.,]\d+)?(?:\s*(?:-|–|to)\s*\d+)?\s*(?:business |working )?"
+    r"(?:minutes?|mins?|hours?|days?|weeks?|months?|years?)\b|\b(?:a|one|two|three) "
+    r"(?:minute|hour|day|week|month|year)s?\b", re.I)
+_PRICE = re.compile(r"[£$€]\s?\d|\d\s?(?:£|€|usd|eur|gbp)\b|\bfree\b|\bno charge\b", re.I)
+_COUNT = re.compile(r"\b\d+\b|\b(one|two|three|four|five|six|seven|eight|nine|ten)\b", re.I)
+_YES_NO = re.compile(r"^(yes|no)\b|\b(can|can't|cannot|does|doesn't|is|isn't|will|won't)\b",
+                     re.I)
+
+
+def asked_for(question: str) -> re.Pattern[str] | None:
+    """What kind of fact the question asks for, as a pattern that finds it in a sentence."""
+    subject = question.strip().split("\n")[0]
+    if _DURATION_QUESTION.search(subject):
+        return _DURATION
+    if _PRICE_QUESTION.search(subject):
+        return _PRICE
+    if _COUNT_QUESTION.search(subject):
+        return _COUNT
+    if _YES_NO_QUESTION.match(subject):
+        return _YES_NO
+    return None
+
+
 def compose(question: str, sources: list[Source]) -> Composed:
     query_terms = terms(question)
+    wanted = asked_for(question)
     candidates: list[_Candidate] = []
     units_of: dict[tuple[int, int], list[_Unit]] = {}
-    for source_rank, source in enumerate(sources[:MAX_SOURCES]):
+    usable = sources[:1] + [s for s in sources[1:MAX_SOURCES]
+                            if s.score >= sources[0].score - SECOND_ARTICLE_MARGIN]
+    if sources and not any(_units(p.text) for p in sources[0].passages[:3]):
+        # Nothing quotable in the top article (only a table): the next one answers.
+        usable = sources[:MAX_SOURCES]
+    for source_rank, source in enumerate(usable):
         for passage_rank, passage in enumerate(source.passages[:3]):
             units = units_of[(source_rank, passage_rank)] = _units(passage.text)
             # A section headed with the question's words ("Pair the hub") is about it, even
@@ -114,7 +159,9 @@ def compose(question: str, sources: list[Source]) -> Composed:
                 query_terms & terms(passage.heading))
             for unit_index, unit in enumerate(units):
                 overlap = len(query_terms & terms(unit.text))
-                score = (overlap + heading - 0.8 * source_rank - 0.3 * passage_rank
+                gives = ASKED_FOR_WEIGHT if wanted and overlap and wanted.search(unit.text) \
+                    else 0.0
+                score = (overlap + heading + gives - 0.8 * source_rank - 0.3 * passage_rank
                          - 0.05 * unit_index)
                 candidates.append(_Candidate(score, source_rank, passage_rank, unit_index, unit))
     if not candidates:
@@ -123,13 +170,15 @@ def compose(question: str, sources: list[Source]) -> Composed:
     # A step of the top article's procedure: answer with the procedure.
     if ranked[0].unit.list_number is not None and ranked[0].source_rank == 0:
         return _procedure(ranked[0], units_of[(ranked[0].source_rank, ranked[0].passage_rank)],
-                          sources)
+                          usable)
     best = ranked[:MAX_SENTENCES]
     # The top article is always the first citation: it is what retrieval trusted most.
     top = next((c for c in ranked if c.source_rank == 0), None)
     if top is not None and all(c.source_rank != 0 for c in best):
         best = [top, *best[: MAX_SENTENCES - 1]]
-    best.sort(key=lambda c: (c.source_rank, c.passage_rank, c.unit_index))
+    # The sentence giving the asked-for fact leads; the rest keep the article's order.
+    lead = ranked[0] if wanted and wanted.search(ranked[0].unit.text) else None
+    best.sort(key=lambda c: (c is not lead, c.source_rank, c.passage_rank, c.unit_index))
     numbers: dict[tuple[int, int], int] = {}
     citations: list[Citation] = []
     lines: list[str] = []
@@ -137,7 +186,7 @@ def compose(question: str, sources: list[Source]) -> Composed:
         key = (candidate.source_rank, candidate.passage_rank)
         if key not in numbers:
             numbers[key] = len(citations) + 1
-            citations.append(_citation(numbers[key], sources[key[0]].passages[key[1]]))
+            citations.append(_citation(numbers[key], usable[key[0]].passages[key[1]]))
         lines.append(f"{candidate.unit.text} [{numbers[key]}]")
     return Composed("\n".join(lines), citations)
 

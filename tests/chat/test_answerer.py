@@ -168,3 +168,37 @@ def test_a_top_article_with_only_a_table_leaves_the_answer_to_the_next() -> None
     composed = compose("How many people can a Plus home have?", sources)
     assert composed.text == "Plus homes can have up to ten people. [1]"
     assert [c.url for c in composed.citations] == ["/kb/household#people"]
+
+
+def test_the_sentence_giving_the_asked_for_duration_comes_first() -> None:
+    sources = [Source("shipping", "Shipping", "orders", 3.0, "/kb/shipping", (
+        passage("shipping", "Canada", "canada", "We ship to Canada from our Toronto partner. "
+                "Orders to Canada are tracked from dispatch. Standard delivery to Canada takes "
+                "4-7 business days."),
+    ))]
+    composed = compose("How long does shipping to Canada take?", sources)
+    assert composed.text.splitlines()[0].startswith("Standard delivery to Canada takes 4-7")
+
+
+def test_a_price_question_leads_with_the_price() -> None:
+    sources = [Source("plans", "Plans", "billing", 3.0, "/kb/plans", (
+        passage("plans", "Plus", "plus", "Plus adds history and alerts for every home. "
+                "Plus keeps two years of history. Plus costs €4.99 a month or €49 a year."),
+    ))]
+    assert compose("How much is Plus?", sources).text.startswith("Plus costs €4.99")
+
+
+def test_a_neighbouring_article_stays_out_of_the_answer() -> None:
+    sources = [
+        Source("app-crashes", "App crashes", "troubleshooting", 5.0, "/kb/app-crashes", (
+            passage("app-crashes", "iPhone", "iphone", "If the app closes on your iPhone, update "
+                    "iOS. Then delete the app and install it again from the App Store."),
+        )),
+        Source("cancel", "Cancel", "billing", 3.0, "/kb/cancel", (
+            passage("cancel", "On iPhone", "on-iphone",
+                    "On your iPhone, open the Settings app and tap your name."),
+        )),
+    ]
+    composed = compose("The app crashes on my iPhone", sources)
+    assert "Settings app and tap your name" not in composed.text
+    assert {c.slug for c in composed.citations} == {"app-crashes"}
