@@ -102,8 +102,10 @@ def _from_file(path: Path) -> Calibration | None:
 def current() -> Calibration:
     config = current_app.config
     found = None
-    for path in (Path(config.get("INSTANCE_DIR", "instance")) / INSTANCE_FILE,
-                 Path(config.get("CONTENT_DIR", "content")) / CONTENT_FILE):
+    places = [Path(config.get("CONTENT_DIR", "content")) / CONTENT_FILE]
+    if config.get("CHAT_CALIBRATION_FROM_INSTANCE", True):
+        places.insert(0, Path(config.get("INSTANCE_DIR", "instance")) / INSTANCE_FILE)
+    for path in places:
         found = _from_file(path)
         if found is not None:
             break

@@ -172,6 +172,12 @@ def normalised_copy(content: Path, target: Path) -> Path:
     """
     import yaml
 
+    for source in content.rglob("*"):
+        if source.is_file() and source.suffix != ".md":
+            # The KB's own settings (synonyms, stop words, its chat calibration) come along.
+            destination = target / source.relative_to(content)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
     for source in content.rglob("*.md"):
         relative = source.relative_to(content)
         destination = target / relative
@@ -209,6 +215,10 @@ def build_app(parent: Flask, workdir: Path) -> Flask:
         "INSTANCE_DIR": str(parent.config.get("INSTANCE_DIR", workdir)),
         "SECRET_KEY": parent.config.get("SECRET_KEY") or secrets.token_urlsafe(40),
         "ENV": "evaluation",
+        # The KB under evaluation answers with its own calibration (or the built-in one),
+        # never with the one this installation keeps for its live KB.
+        "CONTENT_DIR": str(workdir / "content"),
+        "CHAT_CALIBRATION_FROM_INSTANCE": False,
     }
     for key in ("MEILI_URL", "MEILI_MASTER_KEY", "MEILI_API_KEY", "MEILI_BIN", "OPENAI_API_KEY",
                 "OPENAI_BASE_URL", "CHAT_MODEL", "LLM_TIMEOUT", "CHAT_CONFIDENCE_THRESHOLD"):

@@ -83,3 +83,105 @@ def test_research_scripts_can_read_each_reply_beside_its_row(app: Any, tmp_path:
     report = run_evaluation(app, content, load_questions(questions), inspect=inspect)
     assert seen == [row["id"] for row in report["rows"]]
     assert all(row["top_slug"] == row["retrieved"][0] for row in report["rows"])
+
+
+CONVERSATIONS = [
+    {"id": "t1", "audience": "public", "turns": [
+        {"message": "hi", "expect": "chitchat"},
+        {"message": "How do I reset my password?", "expect": "answer",
+         "gold_slugs": ["reset-password"], "follow_up": False},
+        {"message": "thanks, that sorted it", "expect": "chitchat"},
+    ]},
+    {"id": "t2", "audience": "public", "turns": [
+        {"message": "How do I pair the hub with my thermostat?", "expect": "answer",
+         "gold_slugs": ["first-setup-app", "hub-pairing-fails"], "follow_up": False},
+        {"message": "can I talk to a human please", "expect": "handoff",
+         "why": "asked_for_person"},
+        {"message": "tell me a joke", "expect": "chitchat", "off_topic": True},
+    ]},
+]
+
+
+def test_conversations_are_scored_turn_by_turn_through_the_web_chats_path(
+    runner: Any, tmp_path: Path
+) -> None:
+    questions = tmp_path / "conversations.jsonl"
+    questions.write_text("\n".join(json.dumps(c) for c in CONVERSATIONS) + "\n")
+    out = tmp_path / "result.json"
+    result = runner.invoke(args=["eval", "--content", str(REPO / "content"), "--questions",
+                                 str(questions), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "turn_accuracy" in result.output and "conversation_turns" in result.output
+    report = json.loads(out.read_text())
+    summary, turns = report["summary"], report["turns"]
+    assert summary["turns"] == 6 and len(turns) == 6
+    assert [t["category"] for t in turns] == [
+        "chitchat", "answer_first", "chitchat", "answer_first", "handoff_asked_for_person",
+        "chitchat_off_topic"]
+    assert [t["outcome"] for t in turns] == [
+        "chitchat", "answer", "chitchat", "answer", "handoff", "chitchat"]
+    assert [t["understood"] for t in turns] == [
+        "greeting", "question", "worked", "question", "person", "off_topic"]
+    assert summary["turn_accuracy"] == 1.0
+    assert set(summary["conversation_turns"]) == {
+        "chitchat", "answer_first", "handoff_asked_for_person", "chitchat_off_topic"}
+
+
+def test_a_broken_conversation_row_is_refused_with_its_line(runner: Any, tmp_path: Path) -> None:
+    questions = tmp_path / "bad.jsonl"
+    questions.write_text(json.dumps({"turns": [{"message": "hi", "expect": "maybe"}]}) + "\n")
+    result = runner.invoke(args=["eval", "--content", str(REPO / "content"), "--questions",
+                                 str(questions)])
+    assert result.exit_code != 0 and "bad.jsonl:1" in result.output
+
+
+def test_gap_asks_again_without_the_gold_articles_and_calibrate_writes_a_usable_file(
+    runner: Any, tmp_path: Path, app: Any
+) -> None:
+    from portal.chat import calibration
+
+    content, questions = _slice("wixqa", tmp_path, questions=8, distractors=10)
+    out, fitted = tmp_path / "result.json", tmp_path / "calibration.json"
+    result = runner.invoke(args=["eval", "--content", str(content), "--questions",
+                                 str(questions), "--gap", "--json", str(out),
+                                 "--calibrate", str(fitted)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    gap_rows = [r for r in report["rows"] if r.get("gap")]
+    assert len(gap_rows) == 8 and report["summary"]["gap_questions"] == 8
+    # With its gold articles gone, no gap question may cite them.
+    assert all(not set(r["cited"]) & set(r["gold_slugs"]) for r in gap_rows)
+    assert 0 <= report["summary"]["gap_no_confident_answer"] <= 1
+    loaded = calibration.parse(json.loads(fitted.read_text()), str(fitted))
+    assert 0 <= loaded.thresholds.suggest <= loaded.thresholds.answer <= 1
+    # The portal answers with the file once it is in the instance folder.
+    instance = Path(app.config["INSTANCE_DIR"])
+    (instance / calibration.INSTANCE_FILE).write_text(fitted.read_text())
+    try:
+        with app.app_context():
+            assert calibration.current().thresholds == loaded.thresholds
+            assert calibration.current().source.endswith(calibration.INSTANCE_FILE)
+    finally:
+        (instance / calibration.INSTANCE_FILE).unlink()
+
+
+def test_a_broken_calibration_file_is_ignored(app: Any) -> None:
+    from portal.chat import calibration
+
+    instance = Path(app.config["INSTANCE_DIR"])
+    (instance / calibration.INSTANCE_FILE).write_text('{"thresholds": {"answer": 2}}')
+    try:
+        with app.app_context():
+            current = calibration.current()
+            # The next place (the KB's own file, else the built-in one) answers instead.
+            assert current.source != str(instance / calibration.INSTANCE_FILE)
+            assert 0 <= current.thresholds.answer <= 1
+    finally:
+        (instance / calibration.INSTANCE_FILE).unlink()
+
+
+def test_calibrate_needs_gaps_or_unanswerable_questions(runner: Any, tmp_path: Path) -> None:
+    content, questions = _slice("wixqa", tmp_path, questions=3, distractors=3)
+    result = runner.invoke(args=["eval", "--content", str(content), "--questions",
+                                 str(questions), "--calibrate", str(tmp_path / "c.json")])
+    assert result.exit_code != 0 and "--gap" in result.output
