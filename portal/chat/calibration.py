@@ -165,16 +165,24 @@ def fit_calibration(rows: list[dict[str, Any]]) -> tuple[Calibration, dict[str, 
     scores = np.array([model.probability(r["features"]) for r in usable]) * gated
     answerable_total = sum(1 for r in rows if r.get("answerable", True) and not r.get("gap"))
     positives = np.sort(scores[y == 1])[::-1]
+    sets = sorted({str(r.get("set", "")) for r in usable})
 
-    def floor_threshold(share: float) -> float:
-        # The threshold at which `share` of every answerable question is still reached.
-        needed = int(np.ceil(share * answerable_total))
-        if needed <= 0 or needed > len(positives):
+    def floor_threshold(share: float, kb: str | None = None) -> float:
+        # The threshold at which `share` of the answerable questions (of one KB's set, when
+        # several are fitted together) is still reached.
+        mine = [i for i, r in enumerate(usable)
+                if y[i] == 1 and (kb is None or str(r.get("set", "")) == kb)]
+        total = sum(1 for r in rows if r.get("answerable", True) and not r.get("gap")
+                    and (kb is None or str(r.get("set", "")) == kb))
+        ranked = np.sort(scores[mine])[::-1]
+        needed = int(np.ceil(share * total))
+        if needed <= 0 or needed > len(ranked):
             return 0.0
-        return float(positives[needed - 1])
+        return float(ranked[needed - 1])
 
-    answer = round(floor_threshold(ANSWERED_FLOOR), 4)
-    suggest = round(min(answer, floor_threshold(SUGGESTED_FLOOR)), 4)
+    # Every KB fitted must keep the floor, not only their total.
+    answer = round(min(floor_threshold(ANSWERED_FLOOR, kb) for kb in sets), 4)
+    suggest = round(min(answer, min(floor_threshold(SUGGESTED_FLOOR, kb) for kb in sets)), 4)
     fitted = Calibration(flow.Thresholds(answer, suggest), model, "fitted")
     negatives = scores[y == 0]
     gap = np.array([bool(r.get("gap")) for r in usable])[y == 0]

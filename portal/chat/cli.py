@@ -67,9 +67,10 @@ def eval_command(
             value = "  ".join(f"{k} {v}" for k, v in value.items())
         click.echo(f"{key:<{width}}  {'-' if value is None else value}")
     if calibrate_out:
-        rows = list(result["rows"])
+        rows = [{**r, "set": str(questions_file)} for r in result["rows"]]
         for path in extra_rows:
-            rows.extend(json.loads(path.read_text(encoding="utf-8")).get("rows", []))
+            rows.extend({**r, "set": str(path)}
+                        for r in json.loads(path.read_text(encoding="utf-8")).get("rows", []))
         try:
             fitted, figures = fit_calibration(rows)
         except CalibrationError as exc:
