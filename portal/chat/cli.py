@@ -15,6 +15,7 @@ from flask.cli import with_appcontext
 from portal.chat.calibration import CalibrationError, fit_calibration
 from portal.chat.evaluation import (
     GAP_KEYS,
+    SEARCH_KEYS,
     SUMMARY_KEYS,
     TURN_KEYS,
     load_questions,
@@ -59,12 +60,12 @@ def eval_command(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     result = run_evaluation(app, content, questions, progress=bar, gap=gap)
     summary = result["summary"]
-    keys = [k for k in (*SUMMARY_KEYS, *GAP_KEYS, *TURN_KEYS) if k in summary]
+    keys = [k for k in (*SUMMARY_KEYS, *GAP_KEYS, *TURN_KEYS, *SEARCH_KEYS) if k in summary]
     width = max(len(k) for k in keys)
     for key in keys:
         value = summary.get(key)
         if isinstance(value, dict):
-            value = "  ".join(f"{k} {v}" for k, v in value.items())
+            value = "  ".join(f"{k} {v}" for k, v in value.items()) or "-"
         click.echo(f"{key:<{width}}  {'-' if value is None else value}")
     if calibrate_out:
         rows = [{**r, "set": str(questions_file)} for r in result["rows"]]

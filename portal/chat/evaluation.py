@@ -46,9 +46,17 @@ def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]
             if limit and len(rows) >= limit:
                 break
             continue
+        if isinstance(row, dict) and isinstance(row.get("query"), str) and "question" not in row:
+            # A search-box query: scored on what the search box shows only.
+            row.setdefault("id", f"s{number}")
+            row.setdefault("gold_slugs", [])
+            rows.append(row)
+            if limit and len(rows) >= limit:
+                break
+            continue
         if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-            raise ValueError(f"{path}:{number}: each line needs a \"question\" string "
-                             "or a \"turns\" list")
+            raise ValueError(f"{path}:{number}: each line needs a \"question\" or \"query\" "
+                             "string, or a \"turns\" list")
         row.setdefault("id", f"q{number}")
         row.setdefault("answerable", True)
         row.setdefault("gold_slugs", [])
@@ -258,10 +266,14 @@ def run_evaluation(
             report = kb_services.sync_content(str(copy))
             rows: list[dict[str, Any]] = []
             turn_rows: list[dict[str, Any]] = []
+            search_rows: list[dict[str, Any]] = []
             with (progress(questions) if progress else _nullbar(questions)) as bar:
                 for question in bar:
                     if "turns" in question:
                         turn_rows.extend(run_conversation(question))
+                        continue
+                    search_rows.append(run_search(question, audiences))
+                    if "question" not in question:
                         continue
                     started = time.perf_counter()
                     reply = chat_services.answer_question(question["question"],
@@ -286,6 +298,8 @@ def run_evaluation(
                 summary.update(summarise_gap([r for r in rows if r.get("gap")]))
             if turn_rows:
                 summary.update(summarise_turns(turn_rows))
+            if search_rows:
+                summary.update(summarise_search(search_rows))
             summary["content_problems"] = len(report.errors)
             engine = kb_services.get_engine()
             for name in ("chunks", "articles"):
@@ -297,7 +311,7 @@ def run_evaluation(
             db.engine.dispose()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"summary": summary, "rows": rows, "turns": turn_rows}
+    return {"summary": summary, "rows": rows, "turns": turn_rows, "searches": search_rows}
 
 
 def summarise_gap(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -313,6 +327,53 @@ def summarise_gap(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if total else None,
         "gap_suggested": share("suggest"),
         "gap_handoff": share("handoff"),
+    }
+
+
+# --- the search box ------------------------------------------------------------------------
+
+SEARCH_KEYS = ("search_hit_at_1", "search_hit_at_3", "search_hit_at_5", "search_mrr",
+               "search_latency_ms_p50", "search_latency_ms_p95", "search_by_kind")
+
+
+def run_search(row: dict[str, Any], audiences: tuple[str, ...]) -> dict[str, Any]:
+    """What the search box shows for the row's query (or question), as the customer types it:
+    the first page of `kb.services.search_articles`."""
+    from portal.kb import services as kb_services
+
+    text = str(row.get("query") or row.get("question") or "")
+    audience = (("public", "customers") if row.get("audience") == "customers" else audiences)
+    started = time.perf_counter()
+    results = kb_services.search_articles(text, audiences=audience, per_page=5)
+    elapsed = (time.perf_counter() - started) * 1000
+    gold = {_slugish(g) for g in row.get("gold_slugs") or []}
+    shown = [hit.slug for hit in results.hits]
+    rank = next((i + 1 for i, slug in enumerate(shown) if slug in gold), None)
+    return {"id": row["id"], "kind": row.get("kind"), "gold_slugs": sorted(gold),
+            "shown": shown, "rank": rank, "natural": results.natural, "weak": results.weak,
+            "latency_ms": round(elapsed, 1)}
+
+
+def summarise_search(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    scored = [r for r in rows if r["gold_slugs"]]
+
+    def hit(items: list[dict[str, Any]], k: int) -> float | None:
+        return round(sum(1 for r in items if r["rank"] and r["rank"] <= k) / len(items), 4) \
+            if items else None
+
+    kinds: dict[str, dict[str, Any]] = {}
+    for kind in sorted({str(r["kind"]) for r in scored if r.get("kind")}):
+        mine = [r for r in scored if r.get("kind") == kind]
+        kinds[kind] = {"hit_at_1": hit(mine, 1), "hit_at_3": hit(mine, 3), "n": len(mine)}
+    latencies = [r["latency_ms"] for r in rows]
+    return {
+        "search_hit_at_1": hit(scored, 1), "search_hit_at_3": hit(scored, 3),
+        "search_hit_at_5": hit(scored, 5),
+        "search_mrr": round(sum(1 / r["rank"] for r in scored if r["rank"]) / len(scored), 4)
+        if scored else None,
+        "search_latency_ms_p50": round(_percentile(latencies, 0.5), 1),
+        "search_latency_ms_p95": round(_percentile(latencies, 0.95), 1),
+        "search_by_kind": kinds,
     }
 
 

@@ -1,10 +1,9 @@
-"""Ranking the retrieved articles and judging whether they hold the answer.
+"""Judging whether the retrieved articles hold the answer.
 
-Both are small linear models over features of the retrieved chunks (computed in
-`portal.kb.chunks.rerank`). Their weights were fitted by `bench/chat_calibrate.py`
-on one half of each shared dev set (a fixed seeded split) and checked on the other
-half; docs/chat.md gives the held-out figures. Refit them when the features or the
-embedding model change.
+The articles are ranked by the KB's own ranker (`portal.kb.ranking`, shared with the search
+box); this module is the decision on top of it: a small logistic model over how sure that
+ranking is and what the top article's text holds, fitted by `portal eval --calibrate`
+(docs/chat.md). Refit it when the features or the embedding model change.
 """
 
 from __future__ import annotations
@@ -15,15 +14,12 @@ from dataclasses import dataclass
 
 from portal.kb import services as kb_services
 
-# Per article: the best value among its retrieved chunks.
-ARTICLE_FEATURES = (
-    "cosine", "subject_cosine", "title_cosine", "title_subject_cosine", "bm25",
-    "article_bm25", "title_bm25",
-)
-RANKER_WEIGHTS: dict[str, float] = {
-    "cosine": 1.558, "subject_cosine": 1.591, "title_cosine": 1.407,
-    "title_subject_cosine": 1.497, "bm25": 1.625, "article_bm25": 2.521, "title_bm25": 1.325,
-}
+ARTICLE_FEATURES = kb_services.ARTICLE_FEATURES
+RANKER_WEIGHTS = kb_services.RANKER_WEIGHTS
+RankedArticle = kb_services.RankedArticle
+article_features = kb_services.article_features
+article_score = kb_services.article_score
+rank_articles = kb_services.rank_articles
 
 # What the decision looks at: how sure the ranking is (the top article's share, its lead,
 # its cosine, whether vector and keyword agree) and whether the top article's text holds
@@ -78,43 +74,8 @@ MIN_TOP_COSINE = 0.3
 SOLE_ARTICLE_MARGIN = 0.3
 
 
-@dataclass(frozen=True)
-class RankedArticle:
-    slug: str
-    score: float
-    features: dict[str, float]
-    passages: tuple[kb_services.Passage, ...]
-
-
-def article_features(passages: Sequence[kb_services.Passage]) -> dict[str, float]:
-    return {
-        name: max(float(p.extra.get(name, 0.0)) for p in passages) for name in ARTICLE_FEATURES
-    }
-
-
-def article_score(
-    features: Mapping[str, float], weights: Mapping[str, float] | None = None
-) -> float:
-    weights = RANKER_WEIGHTS if weights is None else weights
-    return sum(weights[name] * features[name] for name in ARTICLE_FEATURES)
-
-
-def rank_articles(passages: Sequence[kb_services.Passage]) -> list[RankedArticle]:
-    """Articles of the retrieved chunks, best first; each with its chunks, best first."""
-    by_article: dict[str, list[kb_services.Passage]] = {}
-    for passage in sorted(passages, key=lambda p: p.score, reverse=True):
-        by_article.setdefault(passage.slug, []).append(passage)
-    ranked = []
-    for slug, article_passages in by_article.items():
-        features = article_features(article_passages)
-        ranked.append(RankedArticle(slug, article_score(features), features,
-                                    tuple(article_passages)))
-    ranked.sort(key=lambda a: a.score, reverse=True)
-    return ranked
-
-
 def decision_features(
-    ranked: Sequence[RankedArticle], text_features: Mapping[str, float] | None = None
+    ranked: Sequence[kb_services.RankedArticle], text_features: Mapping[str, float] | None = None
 ) -> dict[str, float]:
     """How sure the ranking is: the top article's share, its lead, its cosine, and whether
     the vector and keyword signals point at the same article."""
@@ -135,7 +96,7 @@ def decision_features(
 
 
 def answer_probability(
-    ranked: Sequence[RankedArticle], model: DecisionModel | None = None,
+    ranked: Sequence[kb_services.RankedArticle], model: DecisionModel | None = None,
     text_features: Mapping[str, float] | None = None,
 ) -> float:
     if not ranked or max(a.features["cosine"] for a in ranked) < MIN_TOP_COSINE:

@@ -231,6 +231,12 @@ def suggest() -> Any:
     return render("chat/_suggest.html", "chat/_suggest.html", reply=reply, query=query)
 
 
+@bp.app_template_filter("uncited")
+def uncited(text: str) -> str:
+    """A short answer without its [n] markers (its source is linked beside it)."""
+    return re.sub(r"\s*\[\d{1,2}\]", "", text)
+
+
 @bp.app_template_filter("cited")
 def cited_html(message: Message) -> Markup:
     """The reply escaped, with [n] turned into links to what was retrieved."""

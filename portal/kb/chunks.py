@@ -648,3 +648,10 @@ def rare_word_coverage(query: str, texts: Sequence[str]) -> float:
     found = set(terms(" ".join(texts)))
     total = sum(idf.get(w, ceiling) for w in wanted)
     return sum(idf.get(w, ceiling) for w in wanted & found) / total if total else 0.0
+
+
+def unknown_words(text: str) -> list[str]:
+    """The query's content words the KB never uses: usually typos ("recipt", "degres"),
+    which the keyword engine forgives and the embedding model does not."""
+    known = _corpus_stats().chunks.idf
+    return [w for w in content_words(text) if stem(w) not in known and not w.isdigit()]

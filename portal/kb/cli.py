@@ -45,9 +45,9 @@ def reindex_command(content_dir: str | None, no_chunks: bool) -> None:
     root = sync.content_root(content_dir)
     staging = search_index.index_uid(f"_rebuild_{int(time.time())}")
     try:
-        tasks = search_index.ensure_index(search_index.index_uid(),
-                                          search_index.load_synonyms(root))
-        tasks += search_index.ensure_index(staging, search_index.load_synonyms(root))
+        synonyms, stop_words = search_index.load_synonyms(root), search_index.load_stop_words(root)
+        tasks = search_index.ensure_index(search_index.index_uid(), synonyms, stop_words)
+        tasks += search_index.ensure_index(staging, synonyms, stop_words)
         rows = list(db.session.scalars(select(KbArticle).where(KbArticle.status == "published")))
         documents = []
         with click.progressbar(rows, label="Preparing documents", show_pos=True) as bar:

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
-from portal.kb import editing
+from portal.kb import editing, services
 from portal.kb.views import bp
 from portal.web import hx_redirect, render
 
@@ -30,8 +30,16 @@ def _saved_message(result: editing.SaveResult, verb: str) -> None:
 def editor_list():
     status = request.args.get("status") or None
     text = (request.args.get("q") or "").strip()[:200]
-    return render("kb/editor_list.html", rows=editing.editor_articles(status, text),
-                  status=status, q=text)
+    rows = editing.editor_articles(status, text)
+    if services.is_natural_query(text):
+        # A question (a content gap from the dashboard) finds what already answers it the way
+        # customers' searches do, first; drafts and words in titles follow.
+        found = services.search_articles(text, audiences=services.STAFF_AUDIENCES, per_page=10)
+        ranked = [h.slug for h in found.hits if not found.weak]
+        by_slug = {r.slug: r for r in editing.editor_articles(status, None)}
+        first = [by_slug[slug] for slug in ranked if slug in by_slug]
+        rows = first + [r for r in rows if r.slug not in set(ranked)]
+    return render("kb/editor_list.html", rows=rows, status=status, q=text)
 
 
 def _edit_page(slug: str | None, form: editing.ArticleForm, errors: dict[str, str] | None = None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from portal.extensions import db
+from portal.kb.chunks import STOPWORDS
 
 FTS_TABLE = "kb_article_fts"
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -80,7 +81,11 @@ def remove(slugs: Sequence[str]) -> None:
 
 
 def terms(query: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(query)][:MAX_TERMS]
+    """The query's words that say what it is about, as the search engine reads it: the
+    stop words ("how", "do", "a") are left out, unless nothing else is left."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))
+    content = [w for w in words if w not in STOPWORDS]
+    return (content or words)[:MAX_TERMS]
 
 
 def search(
@@ -99,7 +104,9 @@ def search(
     audience_marks = ", ".join(f":a{i}" for i in range(len(audiences))) or "''"
     if _dialect() == "sqlite":
         ensure_fts()
-        params["match"] = " AND ".join(f'"{w}"*' for w in words)
+        # Any of the words, best matches first (bm25 rewards matching more of them): a
+        # question's words do not all appear in the article that answers it.
+        params["match"] = " OR ".join(f'"{w}"*' for w in words)
         base = (
             f"FROM {FTS_TABLE} f JOIN kb_article a "
             "ON a.slug = f.slug AND a.content_hash = f.content_hash "
@@ -108,7 +115,7 @@ def search(
         )
         order = f"ORDER BY bm25({FTS_TABLE}, 0, 0, 10.0, 4.0, 1.0)"
     else:
-        params["match"] = " & ".join(f"{w}:*" for w in words)
+        params["match"] = " | ".join(f"{w}:*" for w in words)
         document = (
             "setweight(to_tsvector('english', a.title), 'A') || "
             "setweight(to_tsvector('english', a.search_text), 'C')"

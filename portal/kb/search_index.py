@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from portal.kb.chunks import STOPWORDS
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
 
 INDEX = "articles"
@@ -68,8 +69,31 @@ def load_synonyms(content_dir: Path) -> dict[str, list[str]]:
     return {term: sorted(others) for term, others in sorted(synonyms.items())}
 
 
-def settings_for(synonyms: dict[str, list[str]]) -> dict[str, Any]:
-    return {**BASE_SETTINGS, "synonyms": synonyms}
+def stop_words() -> frozenset[str]:
+    """The English words too common to search for ("how", "do", "a"), the list the chatbot's
+    keyword query drops too."""
+    return STOPWORDS
+
+
+def load_stop_words(content_dir: Path) -> list[str]:
+    """The English list plus the KB's own additions in `_stopwords.yml` (a YAML list)."""
+    extra: list[str] = []
+    path = content_dir / "_stopwords.yml"
+    if path.is_file():
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raw = []
+        if isinstance(raw, list):
+            extra = [str(w).strip().lower() for w in raw if str(w).strip()]
+    return sorted(STOPWORDS | set(extra))
+
+
+def settings_for(synonyms: dict[str, list[str]],
+                 stop_words_list: list[str] | None = None) -> dict[str, Any]:
+    # Stop words neither match nor get highlighted: "how do I cancel" searches "cancel".
+    return {**BASE_SETTINGS, "synonyms": synonyms,
+            "stopWords": sorted(STOPWORDS) if stop_words_list is None else stop_words_list}
 
 
 def make_document(
@@ -101,7 +125,8 @@ def make_document(
     }
 
 
-def ensure_index(uid: str, synonyms: dict[str, list[str]]) -> list[int]:
+def ensure_index(uid: str, synonyms: dict[str, list[str]],
+                 stop_words_list: list[str] | None = None) -> list[int]:
     """Create the index if needed and send its settings; returns task uids (not awaited)."""
     engine = get_engine()
     tasks: list[int] = []
@@ -116,7 +141,8 @@ def ensure_index(uid: str, synonyms: dict[str, list[str]]) -> list[int]:
 
     engine.call(create)
     tasks.append(
-        engine.call(lambda c: c.index(uid).update_settings(settings_for(synonyms)).task_uid)
+        engine.call(lambda c: c.index(uid).update_settings(
+            settings_for(synonyms, stop_words_list)).task_uid)
     )
     return tasks
 
@@ -207,6 +233,9 @@ def search(
         "cropMarker": "…",
         "highlightPreTag": HIGHLIGHT_PRE,
         "highlightPostTag": HIGHLIGHT_POST,
+        # How well the best hit matches: a page of hits that only share a word or a typo is
+        # a failed search for the content-gap report.
+        "showRankingScore": True,
     }
     if facets:
         # The facet counts ignore the category filter so every category stays clickable.
@@ -241,6 +270,7 @@ def timestamp(value: date | datetime | None) -> str | None:
 
 __all__ = [
     "EngineApiError", "EngineUnavailable", "clear", "delete_documents", "document_count",
-    "ensure_index", "load_synonyms", "make_document", "search", "settings_for", "swap_in",
+    "ensure_index", "load_stop_words", "load_synonyms", "make_document", "search",
+    "settings_for", "stop_words", "swap_in",
     "upsert_documents", "visibility_filter", "wait",
 ]

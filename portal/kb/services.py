@@ -6,6 +6,7 @@ import logging
 import re
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,12 +25,21 @@ from portal.kb.chunks import (  # noqa: F401
     content_words,
     rare_word_coverage,
     search_passages,
+    unknown_words,
 )
 from portal.kb.chunks import terms as search_terms  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
 from portal.kb.embedding import EmbeddingUnavailable, get_embedder
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
 from portal.kb.models import KbArticle, KbVote
+from portal.kb.ranking import (  # noqa: F401
+    ARTICLE_FEATURES,
+    RANKER_WEIGHTS,
+    RankedArticle,
+    article_features,
+    article_score,
+    rank_articles,
+)
 from portal.kb.rendering import is_table_row, render_markdown
 from portal.kb.sync import (
     SyncReport,
@@ -40,6 +50,8 @@ from portal.kb.sync import (
 )
 
 __all__ = [
+    "ARTICLE_FEATURES", "RANKER_WEIGHTS", "RankedArticle", "article_features", "article_score",
+    "rank_articles",
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
     "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "content_words",
     "embed_texts", "get_article", "is_table_row", "rare_word_coverage", "search_terms",
@@ -115,6 +127,8 @@ class SearchHit:
     title_html: Markup
     snippet_html: Markup
     position: int
+    # The section the snippet comes from (the URL links to it); "" for the article's opening.
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,12 @@ class SearchResults:
     facets: dict[str, int]
     category: str | None
     degraded: bool
+    # Ranked by meaning (the bot's retrieval) rather than by matching words.
+    natural: bool = False
+    # Even the best result is not close: a failed search for the content-gap report.
+    weak: bool = False
+    # The query held only words too common to search for ("how do I").
+    only_stop_words: bool = False
 
     @property
     def pages(self) -> int:
@@ -136,11 +156,14 @@ class SearchResults:
 # --- visibility ----------------------------------------------------------------------------
 
 
+STAFF_AUDIENCES = ("public", "customers", "internal")
+
+
 def visible_audiences(user: Any) -> tuple[str, ...]:
     if user is None or not getattr(user, "is_authenticated", False):
         return ("public",)
     if getattr(user, "is_staff", False):
-        return ("public", "customers", "internal")
+        return STAFF_AUDIENCES
     return ("public", "customers")
 
 
@@ -178,6 +201,29 @@ def _marked(value: str) -> Markup:
     return Markup(escaped)  # noqa: S704 - escaped above; only our own <mark> tags added
 
 
+def is_natural_query(text: str) -> bool:
+    """A question or a description of a problem, as opposed to a few keywords or a word
+    being typed: several words, at least two of them content words, or a question."""
+    words = text.split()
+    content = content_words(text)
+    if len(content) >= NATURAL_MIN_CONTENT_WORDS and len(words) >= NATURAL_MIN_WORDS:
+        return True
+    return text.rstrip().endswith("?") and len(words) >= 3 and bool(content)
+
+
+# "How do I cancel my subscription" is natural; "cancel subscription", "thermostst" and
+# "how do i canc" (still being typed) are for the keyword engine's prefix and typo matching.
+NATURAL_MIN_WORDS = 4
+NATURAL_MIN_CONTENT_WORDS = 2
+# Chunks fetched for a natural query: enough for three pages of distinct articles.
+SEMANTIC_CHUNKS = 60
+# Below this cosine the best article is not close to what was asked (the chat hands off
+# there too, see chat.ranking.MIN_TOP_COSINE, and its answerable questions sit above 0.35).
+WEAK_COSINE = 0.35
+# Meilisearch's ranking score of a keyword match that only shares a word or a typo.
+WEAK_KEYWORD_SCORE = 0.35
+
+
 def search_articles(
     query: str,
     *,
@@ -186,20 +232,33 @@ def search_articles(
     page: int = 1,
     per_page: int = 10,
 ) -> SearchResults:
-    """Keyword search over the articles the audiences may see (falls back to the database).
+    """Search over the articles the audiences may see (falls back to the database).
 
-    An empty query lists a category when one is given, otherwise finds nothing.
+    Questions and descriptions of a problem are ranked by the bot's retrieval (meaning and
+    keywords over sections, `rank_articles`); short queries, prefixes and typos by
+    Meilisearch's keyword search, instant and highlighted. An empty query lists a category
+    when one is given, otherwise finds nothing.
     """
     text = normalise_query(query)
-    if category and not SLUG_RE.match(category):
+    if category and not SLUG_RE.fullmatch(category):
         category = None
     page = max(1, min(int(page or 1), 100))
     per_page = max(1, min(int(per_page or 10), MAX_PER_PAGE))
     offset = (page - 1) * per_page
     if not text and not category:
         return SearchResults(text, [], 0, page, per_page, {}, category, False)
+    if text and not category and not content_words(text) and not _has_search_word(text):
+        # "how do I", "?" or emoji: nothing to search for; say so instead of listing noise.
+        return SearchResults(text, [], 0, page, per_page, {}, category, False,
+                             only_stop_words=True)
     engine = get_engine()
     if engine.available():
+        natural = bool(text) and is_natural_query(text)
+        if natural and not _misspelt(text):
+            semantic = _semantic(text, audiences, category, page, per_page)
+            if semantic is not None:
+                _replay_quietly()
+                return semantic
         try:
             raw = search_index.search(
                 text, audiences=audiences, category=category, offset=offset, limit=per_page
@@ -208,8 +267,67 @@ def search_articles(
             log.warning("search fell back to the database: %s", exc)
         else:
             _replay_quietly()
-            return _from_engine(text, raw, page, per_page, category, offset)
+            keyword = _from_engine(text, raw, page, per_page, category, offset)
+            if keyword.weak and (natural or len(content_words(text)) >= 2):
+                # Words that match nothing well ("uni student price"): try their meaning.
+                semantic = _semantic(text, audiences, category, page, per_page)
+                if semantic is not None and not semantic.weak:
+                    return semantic
+            return keyword
     return _from_database(text, audiences, category, page, per_page, offset)
+
+
+_SEARCH_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def _misspelt(text: str) -> bool:
+    """A question with a word the KB never uses goes to the typo-forgiving keyword engine
+    first ("recipt for my order")."""
+    try:
+        return bool(unknown_words(text))
+    except (EngineUnavailable, EngineApiError):
+        return False
+
+
+def _has_search_word(text: str) -> bool:
+    """Words the stop list does not know (another script, a code like "E5") still search."""
+    return any(_SEARCH_WORD.search(w) and w.lower() not in search_index.stop_words()
+               for w in text.split())
+
+
+def _semantic(
+    text: str, audiences: Sequence[str], category: str | None, page: int, per_page: int
+) -> SearchResults | None:
+    """The bot's retrieval as a results page; None when it cannot run (keywords then)."""
+    try:
+        passages = search_passages(text, audiences=tuple(audiences), limit=SEMANTIC_CHUNKS)
+    except (EngineUnavailable, EngineApiError, EmbeddingUnavailable) as exc:
+        log.warning("natural-language search fell back to keywords: %s", exc)
+        return None
+    ranked = [a for a in rank_articles(passages) if a.passages[0].audience in audiences]
+    facets = dict(Counter(a.passages[0].category for a in ranked))
+    if category:
+        ranked = [a for a in ranked if a.passages[0].category == category]
+    weak = not ranked or max(a.features["cosine"] for a in ranked) < WEAK_COSINE
+    offset = (page - 1) * per_page
+    shown = ranked[offset : offset + per_page]
+    summaries = {r.slug: r.summary for r in article_refs([a.slug for a in shown], audiences)}
+    words = content_words(text)
+    pre, post = search_index.HIGHLIGHT_PRE, search_index.HIGHLIGHT_POST
+    hits = []
+    for position, article in enumerate(shown, start=offset + 1):
+        best = article.passages[0]
+        section = "" if best.heading == best.title else best.heading
+        snippet = fallback.crop(best.text.replace("\n", " "), words, search_index.CROP_WORDS)
+        hits.append(SearchHit(
+            slug=article.slug, title=best.title, category=best.category, url=best.url,
+            summary=summaries.get(article.slug, ""),
+            title_html=_marked(fallback.highlight(best.title, words, pre, post)),
+            snippet_html=_marked(fallback.highlight(snippet, words, pre, post)),
+            position=position, section=section,
+        ))
+    return SearchResults(text, hits, len(ranked), page, per_page, facets, category, False,
+                         natural=True, weak=weak)
 
 
 def _replay_quietly() -> None:
@@ -262,7 +380,9 @@ def _from_engine(
         str(k): int(v) for k, v in (raw.get("facetDistribution") or {}).get("category", {}).items()
     }
     total = int(raw.get("estimatedTotalHits") or raw.get("totalHits") or len(hits))
-    return SearchResults(text, hits, total, page, per_page, facets, category, False)
+    scores = [float(h.get("_rankingScore", 1.0)) for h in raw.get("hits", [])]
+    weak = bool(text) and (not scores or max(scores) < WEAK_KEYWORD_SCORE)
+    return SearchResults(text, hits, total, page, per_page, facets, category, False, weak=weak)
 
 
 def _from_database(
@@ -328,7 +448,7 @@ def record_search_click(
 
 
 def _row(slug: str, audiences: Sequence[str]) -> KbArticle | None:
-    if not SLUG_RE.match(slug or ""):
+    if not SLUG_RE.fullmatch(slug or ""):
         return None
     return db.session.scalar(select(KbArticle).where(KbArticle.slug == slug, _visible(audiences)))
 
@@ -402,10 +522,27 @@ def recent_articles(audiences: Sequence[str], limit: int = 6) -> list[ArticleRef
 
 
 def related_articles(slug: str, *, audiences: Sequence[str], limit: int = 4) -> list[ArticleRef]:
-    """Articles sharing the most tags, then the same category, most read first."""
+    """The articles nearest in meaning to this one (its title and summary through the same
+    retrieval as search and the bot); while that cannot run, those sharing the most tags,
+    then the same category, most read first."""
     row = _row(slug, audiences)
     if row is None:
         return []
+    try:
+        passages = search_passages(f"{row.title}\n{row.summary or row.title}",
+                                   audiences=tuple(audiences), limit=SEMANTIC_CHUNKS)
+    except (EngineUnavailable, EngineApiError, EmbeddingUnavailable):
+        passages = []
+    nearest = [a.slug for a in rank_articles(passages)
+               if a.slug != slug and a.features["cosine"] >= WEAK_COSINE]
+    if nearest:
+        return article_refs(nearest[:limit], audiences)
+    return _related_by_tags(row, slug, audiences, limit)
+
+
+def _related_by_tags(
+    row: KbArticle, slug: str, audiences: Sequence[str], limit: int
+) -> list[ArticleRef]:
     tags = set(row.tags or ())
     candidates = db.session.scalars(
         select(KbArticle).where(_visible(audiences), KbArticle.slug != slug)

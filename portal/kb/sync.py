@@ -374,7 +374,8 @@ def _update_indexes(
     try:
         replayed = replay_pending(chunks=use_chunks)
         tasks += search_index.ensure_index(
-            search_index.index_uid(), search_index.load_synonyms(root)
+            search_index.index_uid(), search_index.load_synonyms(root),
+            search_index.load_stop_words(root),
         )
         in_index = search_index.document_count()
         if not replayed and in_index is not None and in_index != published_before:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, abort, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
 
@@ -11,6 +13,10 @@ from portal.visitor import current_visitor_id
 from portal.web import is_htmx, render
 
 bp = Blueprint("kb", __name__, template_folder="templates")
+# The chatbot's cited short answer for the query, loaded into the results page by htmx: kb
+# never imports chat, the page only links to it.
+CHAT_ANSWER_PATH = "/chat/suggest"
+_ANCHOR = re.compile(r"[a-z0-9][a-z0-9-]{0,119}")
 
 
 def _user_id() -> int | None:
@@ -56,9 +62,13 @@ def search():
         else None
     )
     response = make_response(render("kb/search.html", fragment, results=results,
-                                    search_id=search_id, category_names=names))
+                                    search_id=search_id, category_names=names,
+                                    answer_card=CHAT_ANSWER_PATH if results.natural else None))
     if search_id:
-        _record_after_response(response, query, results.total, search_id)
+        # A page whose best result is not close is a failed search, however many hits share
+        # a word with it: it counts as no result in the content-gap report.
+        found = 0 if results.weak else results.total
+        _record_after_response(response, query, found, search_id)
     return response
 
 
@@ -89,7 +99,9 @@ def open_result():
             slug, search_id=search_id, query=request.args.get("q", ""),
             position=_int_arg("pos", 0), visitor_id=current_visitor_id(), user_id=_user_id(),
         )
-    return redirect(url_for("kb.article", slug=slug), code=303)
+    anchor = request.args.get("to", "")
+    return redirect(url_for("kb.article", slug=slug,
+                            _anchor=anchor if _ANCHOR.fullmatch(anchor) else None), code=303)
 
 
 @bp.get("/kb/<slug>")

@@ -21,6 +21,8 @@ class ArticleLink:
     url: str
     summary: str = ""
     position: int = 0
+    # The section that matched (the URL links to it), when search found one.
+    section: str = ""
 
 
 def audiences_for(user: Any) -> tuple[str, ...]:
@@ -38,8 +40,10 @@ def search(query: str, *, audiences: Sequence[str], limit: int = 5) -> list[Arti
     except Exception:  # noqa: BLE001 - suggestions are a nicety; the form must still work
         log.warning("article suggestions failed", exc_info=True)
         return []
-    return [ArticleLink(hit.slug, hit.title, hit.url, hit.summary, hit.position)
-            for hit in results.hits[:limit]]
+    # One link per article, at the section that matched best.
+    unique = {hit.slug: hit for hit in reversed(results.hits[:limit])}
+    return [ArticleLink(hit.slug, hit.title, hit.url, hit.summary, hit.position, hit.section)
+            for hit in sorted(unique.values(), key=lambda h: h.position)]
 
 
 def record_search(query: str, results: int, *, visitor_id: str, user_id: int | None) -> str:
