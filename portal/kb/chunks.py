@@ -559,6 +559,8 @@ TITLE_CACHE_SIZE = 20_000
 
 def _title_matrix(titles: list[str]) -> np.ndarray:
     """Title embeddings, one row per title; titles not seen before are embedded in one batch."""
+    if not titles:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
     missing = [t for t in dict.fromkeys(titles) if t not in _title_vectors]
     if missing:
         if len(_title_vectors) + len(missing) > TITLE_CACHE_SIZE:

@@ -247,11 +247,15 @@ def search_articles(
     offset = (page - 1) * per_page
     if not text and not category:
         return SearchResults(text, [], 0, page, per_page, {}, category, False)
-    if text and not category and not content_words(text) and not _has_search_word(text):
-        # "how do I", "?" or emoji: nothing to search for; say so instead of listing noise.
-        return SearchResults(text, [], 0, page, per_page, {}, category, False,
-                             only_stop_words=True)
+    only_stop_words = (bool(text) and not category and not content_words(text)
+                       and not _has_search_word(text))
     engine = get_engine()
+    if only_stop_words:
+        # "how do I", "?" or emoji: nothing to search for; say so instead of listing noise.
+        if engine.available():
+            _replay_quietly()
+        return SearchResults(text, [], 0, page, per_page, {}, category, not engine.available(),
+                             only_stop_words=True)
     if engine.available():
         natural = bool(text) and is_natural_query(text)
         if natural and not _misspelt(text):
