@@ -242,6 +242,9 @@ def search(
         params["facets"] = ["category"]
         if category:
             params["filter"] = visibility_filter(audiences, None)
+    # Meilisearch 1.21 matches stop words case-sensitively in the query: "How do I cancel"
+    # kept "I" as a word and ranked noise first. The engine ignores case anyway.
+    query = query.lower()
     uid = index_uid()
     engine = get_engine()
     if facets and category:

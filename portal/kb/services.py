@@ -260,7 +260,8 @@ def search_articles(
         natural = bool(text) and is_natural_query(text)
         if natural and not _misspelt(text):
             semantic = _semantic(text, audiences, category, page, per_page)
-            if semantic is not None:
+            # No passages yet (the chunk index is still being built): keywords answer.
+            if semantic is not None and semantic.hits:
                 _replay_quietly()
                 return semantic
         try:
@@ -539,9 +540,8 @@ def related_articles(slug: str, *, audiences: Sequence[str], limit: int = 4) -> 
         passages = []
     nearest = [a.slug for a in rank_articles(passages)
                if a.slug != slug and a.features["cosine"] >= WEAK_COSINE]
-    if nearest:
-        return article_refs(nearest[:limit], audiences)
-    return _related_by_tags(row, slug, audiences, limit)
+    refs = article_refs(nearest, audiences)[:limit]
+    return refs or _related_by_tags(row, slug, audiences, limit)
 
 
 def _related_by_tags(
