@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from portal.accounts.models import Role
 from portal.kb import sync
@@ -68,3 +69,42 @@ def test_editor_edits_an_article_and_finds_the_new_text(demo_kb, live_server, pa
     hit.wait_for()
     assert "Reset your password" in hit.inner_text()
     assert hit.locator("mark").first.inner_text().lower() == "marmalade"
+
+
+@pytest.fixture
+def demo_kb_by_meaning(app, content_dir: Path) -> Path:
+    """The demo KB with the chatbot's passages too: questions are searched by meaning."""
+    app.config["CONTENT_DIR"] = str(content_dir)
+    report = sync.sync_content(content_dir, chunks=True, wait=True)
+    assert report.added and not report.errors
+    return content_dir
+
+
+@pytest.mark.parametrize(("typed", "slug"), [
+    ("how do I cancel my subscription", "cancel-subscription"),
+    ("pasword reset", "reset-password"),
+])
+def test_a_question_or_a_typo_in_the_search_box_finds_its_article_first(
+    demo_kb_by_meaning, live_server, page, typed, slug
+):
+    page.goto(f"{live_server}/kb")
+    page.locator("#q").press_sequentially(typed, delay=20)
+    first = page.locator(".kb-hit").first
+    expect(first.locator(".kb-hit-title")).to_have_attribute(
+        "href", re.compile(rf"slug={slug}\b"))
+    first.locator(".kb-hit-title").click()
+    page.wait_for_url(re.compile(rf"/kb/{slug}(#[a-z0-9-]+)?$"))
+
+
+@pytest.mark.parametrize(("typed", "slug"), [
+    ("My thermostat went offline after we changed the router", "thermostat-offline-wifi"),
+    ("pasword reset", "reset-password"),
+])
+def test_the_new_ticket_subject_suggests_the_right_article_first(
+    demo_kb_by_meaning, live_server, page, typed, slug
+):
+    page.goto(f"{live_server}/tickets/new")
+    page.locator("#subject").press_sequentially(typed, delay=15)
+    suggestions = page.get_by_test_id("suggested-articles")
+    expect(suggestions.locator("a").first).to_have_attribute(
+        "href", re.compile(rf"^/kb/{slug}(#|$)"))
