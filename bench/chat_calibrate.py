@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from portal.chat.calibration import fit_logistic
 from portal.chat.evaluation import (
     candidate_features,
     load_questions,
@@ -156,16 +157,8 @@ def decision_rows(
 
 
 def fit_decision(x: np.ndarray, y: np.ndarray) -> Model:
-    means, scales = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = (x - means) / scales
-    # Balanced classes: a hand-off missed counts as much as an answer withheld.
-    sample = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
-    coef, bias = np.zeros(z.shape[1]), 0.0
-    for _ in range(3000):
-        p = 1 / (1 + np.exp(-(z @ coef + bias)))
-        coef -= 0.5 * (z.T @ ((p - y) * sample) / len(y) + 1e-2 * coef)
-        bias -= 0.5 * float(((p - y) * sample).mean())
-    return means, scales, coef, bias
+    # The same fit `portal eval --calibrate` uses (balanced classes, L2 1e-2).
+    return fit_logistic(x, y, iterations=3000)
 
 
 def probabilities(x: np.ndarray, model: Model) -> Any:

@@ -130,6 +130,22 @@ SUGGESTED_FLOOR = 0.95
 L2 = 1e-2
 
 
+def fit_logistic(x: Any, y: Any, iterations: int = 4000) -> tuple[Any, Any, Any, float]:
+    """Logistic regression on standardised features: (means, scales, weights, bias)."""
+    import numpy as np
+
+    means, scales = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - means) / scales
+    # Balanced classes: a confident answer to a gap counts as much as one withheld.
+    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    coef, bias = np.zeros(z.shape[1]), 0.0
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-(z @ coef + bias)))
+        coef -= 0.5 * (z.T @ ((p - y) * weight) / len(y) + L2 * coef)
+        bias -= 0.5 * float(((p - y) * weight).mean())
+    return means, scales, coef, bias
+
+
 def fit_calibration(rows: list[dict[str, Any]]) -> tuple[Calibration, dict[str, float]]:
     """The decision model and thresholds fitted on eval rows.
 
@@ -147,15 +163,7 @@ def fit_calibration(rows: list[dict[str, Any]]) -> tuple[Calibration, dict[str, 
                                "unanswerable questions with retrieval features (use --gap)")
     x = np.array([[float(r["features"][n]) for n in names] for r in usable])
     y = np.array(positive, dtype=float)
-    means, scales = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = (x - means) / scales
-    # Balanced classes: a confident answer to a gap counts as much as one withheld.
-    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
-    coef, bias = np.zeros(z.shape[1]), 0.0
-    for _ in range(4000):
-        p = 1 / (1 + np.exp(-(z @ coef + bias)))
-        coef -= 0.5 * (z.T @ ((p - y) * weight) / len(y) + L2 * coef)
-        bias -= 0.5 * float(((p - y) * weight).mean())
+    means, scales, coef, bias = fit_logistic(x, y)
     model = ranking.DecisionModel(
         features=names, means=tuple(round(float(v), 5) for v in means),
         scales=tuple(round(float(v), 5) for v in scales),

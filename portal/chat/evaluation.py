@@ -413,6 +413,8 @@ def turn_is_right(turn: dict[str, Any], outcome: str, cited: list[str]) -> bool:
 def run_conversation(conversation_row: dict[str, Any]) -> list[dict[str, Any]]:
     """One conversation through the web chat's path: post each message, stream the reply,
     and read back what was stored (the turn's kind, the reply's outcome and citations)."""
+    from sqlalchemy import select
+
     from portal.chat import services as chat_services
     from portal.chat.models import Message
     from portal.extensions import db
@@ -430,7 +432,10 @@ def run_conversation(conversation_row: dict[str, Any]) -> list[dict[str, Any]]:
             pass
         elapsed = (time.perf_counter() - started) * 1000
         reply = db.session.get(Message, pending.id)
-        question = db.session.get(Message, pending.id - 1)
+        question = db.session.scalars(
+            select(Message).where(Message.conversation_id == conversation.id,
+                                  Message.role == "user", Message.id < pending.id)
+            .order_by(Message.id.desc()).limit(1)).first()
         outcome = reply.kind if reply else "handoff"
         cited = list(dict.fromkeys(c["slug"] for c in (reply.citations if reply else [])))
         category = turn_category(turn, asked_before)

@@ -93,10 +93,6 @@ def thresholds() -> flow.Thresholds:
     return calibration.current().thresholds
 
 
-def confidence_threshold() -> float:
-    return thresholds().answer
-
-
 def sensitive_topics() -> dict[str, tuple[str, ...]]:
     configured = current_app.config.get("CHAT_SENSITIVE_TOPICS")
     if configured:
@@ -333,22 +329,15 @@ def prior_turns(
             replies[-1] = m
     for index, (question, reply) in enumerate(zip(users[:-1], replies[:-1], strict=True)):
         shown = ""
-        if reply is not None and index == len(users) - 2:
-            # Only the last reply is read back ("I did all that, still broken"), and with it
+        if (reply is not None and index == len(users) - 2
+                and reply.kind in understanding.ANSWER_KINDS):
+            # Only the last answer is read back ("I did all that, still broken"), and with it
             # the articles it cited, which is where the customer read the steps.
-            shown = "\n".join([reply.text, *_cited_text(reply, audiences)])
+            cited = list(dict.fromkeys(c["slug"] for c in reply.citations or []))
+            shown = "\n".join([reply.text, *kb_services.section_texts(cited, audiences)])
         turns.append(PriorTurn(question.text, question.kind, reply.kind if reply else None,
                                shown))
     return users[-1], turns
-
-
-def _cited_text(reply: Message, audiences: tuple[str, ...]) -> list[str]:
-    texts: list[str] = []
-    for slug in dict.fromkeys(c["slug"] for c in reply.citations or []):
-        article = kb_services.get_article(slug, audiences=audiences)
-        if article is not None:
-            texts.extend(text for _, _, text in article.sections)
-    return texts
 
 
 def stream_reply(
@@ -415,25 +404,27 @@ def _last_answer(conversation: Conversation) -> Message | None:
 def _confirm_last_answer(conversation: Conversation) -> None:
     """"Thanks, that worked" typed after an answer says what the Yes button says."""
     answer = _last_answer(conversation)
-    if answer is None or answer.feedback:
-        return
-    answer.feedback = "yes"
-    emit(EventKind.CHAT_FEEDBACK, conversation_id=conversation.id, helpful=True,
-         visitor_id=conversation.visitor_id, user_id=conversation.user_id)
-    if flow.can(conversation.state, flow.Event.HELPFUL):
-        conversation.state = flow.transition(conversation.state, flow.Event.HELPFUL)
-    emit(EventKind.RESOLUTION_CONFIRMED, conversation_id=conversation.id,
-         visitor_id=conversation.visitor_id, user_id=conversation.user_id)
+    if answer is not None and not answer.feedback:
+        _answer_feedback(conversation, answer, helpful=True)
 
 
 def _mark_last_answer_unhelpful(conversation: Conversation) -> None:
-    """Typed "that didn't work" says what the No button says."""
+    """Typed "that didn't work" says what the No button says (the hand-off follows)."""
     answer = _last_answer(conversation)
-    if answer is None or answer.feedback:
-        return
-    answer.feedback = "no"
-    emit(EventKind.CHAT_FEEDBACK, conversation_id=conversation.id, helpful=False,
+    if answer is not None and not answer.feedback:
+        _answer_feedback(conversation, answer, helpful=False)
+
+
+def _answer_feedback(conversation: Conversation, answer: Message, *, helpful: bool) -> None:
+    """The customer's verdict on an answer, by button or in words; Yes confirms it."""
+    answer.feedback = "yes" if helpful else "no"
+    emit(EventKind.CHAT_FEEDBACK, conversation_id=conversation.id, helpful=helpful,
          visitor_id=conversation.visitor_id, user_id=conversation.user_id)
+    if helpful:
+        if flow.can(conversation.state, flow.Event.HELPFUL):
+            conversation.state = flow.transition(conversation.state, flow.Event.HELPFUL)
+        emit(EventKind.RESOLUTION_CONFIRMED, conversation_id=conversation.id,
+             visitor_id=conversation.visitor_id, user_id=conversation.user_id)
 
 
 def _category_of(reply: Reply, slug: str) -> str:
@@ -469,16 +460,9 @@ def record_feedback(conversation: Conversation, message_id: int, helpful: bool) 
     message = db.session.get(Message, message_id)
     if message is None or message.conversation_id != conversation.id or message.kind != "answer":
         raise ChatError("That answer is no longer available.")
-    message.feedback = "yes" if helpful else "no"
-    emit(EventKind.CHAT_FEEDBACK, conversation_id=conversation.id, helpful=helpful,
-         visitor_id=conversation.visitor_id, user_id=conversation.user_id)
+    _answer_feedback(conversation, message, helpful=helpful)
     category = message.citations[0].get("category") if message.citations else None
-    if helpful:
-        if flow.can(conversation.state, flow.Event.HELPFUL):
-            conversation.state = flow.transition(conversation.state, flow.Event.HELPFUL)
-        emit(EventKind.RESOLUTION_CONFIRMED, conversation_id=conversation.id,
-             visitor_id=conversation.visitor_id, user_id=conversation.user_id)
-    else:
+    if not helpful:
         if flow.can(conversation.state, flow.Event.NOT_HELPFUL):
             conversation.state = flow.transition(conversation.state, flow.Event.NOT_HELPFUL)
             conversation.state = flow.State.ANSWERED  # _enter_handoff moves it on

@@ -20,8 +20,8 @@ How it decides, in order:
 
 from __future__ import annotations
 
+import functools
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -156,18 +156,10 @@ class ExemplarClassifier:
         return out
 
 
-_classifier: ExemplarClassifier | None = None
-_classifier_lock = threading.Lock()
-
-
+@functools.cache
 def classifier() -> ExemplarClassifier:
     """The process's classifier, built on first use (embedding the examples, ~1 s)."""
-    global _classifier
-    if _classifier is None:
-        with _classifier_lock:
-            if _classifier is None:
-                _classifier = ExemplarClassifier(load_exemplars(), kb_services.embed_texts)
-    return _classifier
+    return ExemplarClassifier(load_exemplars(), kb_services.embed_texts)
 
 
 # --- cues in the wording (exact rules only) ------------------------------------------------

@@ -69,12 +69,6 @@ def load_synonyms(content_dir: Path) -> dict[str, list[str]]:
     return {term: sorted(others) for term, others in sorted(synonyms.items())}
 
 
-def stop_words() -> frozenset[str]:
-    """The English words too common to search for ("how", "do", "a"), the list the chatbot's
-    keyword query drops too."""
-    return STOPWORDS
-
-
 def load_stop_words(content_dir: Path) -> list[str]:
     """The English list plus the KB's own additions in `_stopwords.yml` (a YAML list)."""
     extra: list[str] = []
@@ -274,6 +268,6 @@ def timestamp(value: date | datetime | None) -> str | None:
 __all__ = [
     "EngineApiError", "EngineUnavailable", "clear", "delete_documents", "document_count",
     "ensure_index", "load_stop_words", "load_synonyms", "make_document", "search",
-    "settings_for", "stop_words", "swap_in",
+    "settings_for", "swap_in",
     "upsert_documents", "visibility_filter", "wait",
 ]

@@ -21,6 +21,7 @@ from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import fallback, search_index, sync
 from portal.kb.chunks import (  # noqa: F401
+    STOPWORDS,
     Passage,
     content_words,
     rare_word_coverage,
@@ -55,6 +56,7 @@ __all__ = [
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
     "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "content_words",
     "embed_texts", "get_article", "is_table_row", "rare_word_coverage", "search_terms",
+    "section_texts",
     "popular_articles",
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
     "related_articles", "search_articles", "search_degraded", "search_health",
@@ -247,8 +249,7 @@ def search_articles(
     offset = (page - 1) * per_page
     if not text and not category:
         return SearchResults(text, [], 0, page, per_page, {}, category, False)
-    only_stop_words = (bool(text) and not category and not content_words(text)
-                       and not _has_search_word(text))
+    only_stop_words = bool(text) and not category and not _has_search_word(text)
     engine = get_engine()
     if only_stop_words:
         # "how do I", "?" or emoji: nothing to search for; say so instead of listing noise.
@@ -296,8 +297,7 @@ def _misspelt(text: str) -> bool:
 
 def _has_search_word(text: str) -> bool:
     """Words the stop list does not know (another script, a code like "E5") still search."""
-    return any(_SEARCH_WORD.search(w) and w.lower() not in search_index.stop_words()
-               for w in text.split())
+    return any(_SEARCH_WORD.search(w) and w.lower() not in STOPWORDS for w in text.split())
 
 
 def _semantic(
@@ -481,6 +481,15 @@ def get_article(slug: str, *, audiences: Sequence[str]) -> ArticleView | None:
         updated=row.updated, category_name=category_name(row.category), tags=tuple(row.tags),
         toc=toc, changed_at=row.changed_at, audience=row.audience,
     )
+
+
+def section_texts(slugs: Sequence[str], audiences: Sequence[str]) -> list[str]:
+    """The plain text of every section of the visible articles, in one query."""
+    if not slugs:
+        return []
+    rows = db.session.scalars(
+        select(KbArticle).where(KbArticle.slug.in_(list(slugs)), _visible(audiences)))
+    return [section.text for row in rows for section in row.sections]
 
 
 def article_refs(slugs: Sequence[str], audiences: Sequence[str] | None = None) -> list[ArticleRef]:
