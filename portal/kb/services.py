@@ -549,7 +549,6 @@ def related_articles(slug: str, *, audiences: Sequence[str], limit: int = 4) -> 
         # A Meilisearch killed mid-request fails in more ways than EngineUnavailable (a
         # fault test saw the article page answer 500).
         log.warning("related articles fell back to tags", exc_info=True)
-        db.session.rollback()
         passages = []
     nearest = [a.slug for a in rank_articles(passages)
                if a.slug != slug and a.features["cosine"] >= WEAK_COSINE]
