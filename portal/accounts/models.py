@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, Enum, Integer, String
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import utcnow
@@ -36,6 +36,9 @@ class User(UserMixin, Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Rotated on password change so remember-me cookies and sessions elsewhere end.
     session_token: Mapped[str] = mapped_column(String(64))
+    # Set when the owner opened the link mailed to the address; until then the address
+    # is only a claim.
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     @property
     def is_active(self) -> bool:
@@ -47,3 +50,19 @@ class User(UserMixin, Base):
     @property
     def is_staff(self) -> bool:
         return self.role != Role.CUSTOMER
+
+
+class AccountSession(Base):
+    """One signed-in browser, so signing out ends it on the server and not only in the cookie."""
+
+    __tablename__ = "account_session"
+
+    # A random secret; the session and remember-me cookies carry it.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

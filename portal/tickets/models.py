@@ -109,6 +109,9 @@ class Ticket(Base):
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     requester_email: Mapped[str] = mapped_column(String(254), index=True)
     requester_name: Mapped[str] = mapped_column(String(120), default="")
+    # An anonymous requester's address is a claim until the tracking link mailed to it is
+    # opened; signed-in requesters are verified when the ticket is made.
+    requester_verified_at: Mapped[datetime | None] = mapped_column(DateTime)
     subject: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(100), index=True)

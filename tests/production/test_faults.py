@@ -34,6 +34,8 @@ HANG_SECONDS = 30
 # A turn waits at most LLM_TIMEOUT for each piece and for the whole answer; the rest is
 # retrieval and the slack of two cores shared with the load generator.
 TURN_BOUND_SECONDS = 2 * LLM_TIMEOUT + 4
+# How long a probe keeps asking for the state it waits for: two rests and two timed-out calls.
+PHASE_SECONDS = 2 * (LLM_COOLDOWN + LLM_TIMEOUT) + 2
 
 
 class HangingLLM(FakeLLM):
@@ -187,28 +189,30 @@ def test_llm_failing_then_hanging_under_load(stack: Stack, node: Any, llm: Hangi
                                              tmp_path: Path) -> None:
     turns: list[tuple[str, str, str, float]] = []
 
-    def until(phase: str, want: tuple[str, str], attempts: int) -> None:
-        # Each worker process rests the server on its own, so it may take a few turns
-        # to meet the worker in the wanted state.
-        for _ in range(attempts):
+    def until(phase: str, want: tuple[str, str]) -> None:
+        # Each worker process rests the server on its own, and the load's own chat turns
+        # trip and re-trip that rest, so a probe may land in a resting worker for a whole
+        # cool-down: keep asking for longer than one rest plus one timed-out call.
+        deadline = time.monotonic() + PHASE_SECONDS
+        while True:
             kind, mode, seconds = _ask(stack, node)
             turns.append((phase, kind, mode, seconds))
-            if (kind, mode) == want:
+            if (kind, mode) == want or time.monotonic() > deadline:
                 return
             time.sleep(0.3)
 
     def faults() -> None:
-        until("healthy", ("answer", "openai"), 3)
+        until("healthy", ("answer", "openai"))
         llm.mode = "500"
-        until("failing", ("handoff", "openai"), 4)
-        until("failing", ("answer", "local"), 4)  # resting: the local answerer answers
+        until("failing", ("handoff", "openai"))
+        until("failing", ("answer", "local"))  # resting: the local answerer answers
         time.sleep(LLM_COOLDOWN)
         llm.mode = "hang"
-        until("hanging", ("handoff", "openai"), 4)
+        until("hanging", ("handoff", "openai"))
         llm.mode = "ok"
         llm.release.set()  # the hung requests end; the portal gave up on them long ago
         time.sleep(LLM_COOLDOWN)
-        until("recovered", ("answer", "openai"), 4)
+        until("recovered", ("answer", "openai"))
 
     try:
         result = under_load(node, tmp_path, [(3, faults)], seconds=LOAD_SECONDS + 10)
