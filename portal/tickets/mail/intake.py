@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.mail import loop_marker
 from portal.tickets import services
 from portal.tickets.mail import tokens
 from portal.tickets.mail.models import InboundMail, MailOutcome, TicketAttachment
@@ -59,7 +60,7 @@ class IntakeResult:
 
 def own_addresses() -> set[str]:
     config = current_app.config
-    addresses = {tokens.loop_marker().lower()}
+    addresses = {loop_marker().lower()}
     addresses |= {a.strip().lower() for a in str(config.get("MAIL_ADDRESSES", "")).split(",")
                   if "@" in a}
     if "@" in str(config.get("MAIL_IMAP_USER", "")):

@@ -6,6 +6,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from portal.mail import loop_marker
 from portal.tickets.mail import tokens
 from portal.tickets.mail.models import MailOutcome
 from portal.tickets.mail.parsing import ParsedMail
@@ -35,7 +36,7 @@ def screen(mail: ParsedMail, *, own_addresses: Collection[str],
     if tokens.is_our_message_id(mail.header("message-id")):
         return Verdict(MailOutcome.LOOP, "our own message came back")
     loop_values = {value.strip().lower() for value in mail.headers.get("x-loop", [])}
-    if loop_values & (own | {tokens.loop_marker().lower()}):
+    if loop_values & (own | {loop_marker().lower()}):
         return Verdict(MailOutcome.LOOP, "X-Loop names this portal")
     if mail.sender_email in own:
         return Verdict(MailOutcome.LOOP, f"sent from our own address {mail.sender_email}")

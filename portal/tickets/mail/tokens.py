@@ -12,9 +12,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from email.utils import parseaddr
 
 from flask import current_app
+
+from portal.mail import mail_domain
 
 TOKEN_CHARS = 12
 TICKET_HEADER = "X-Portal-Ticket"
@@ -37,11 +38,6 @@ def reply_token(ticket_number: int) -> str:
 def _valid(number: str, token: str) -> int | None:
     ticket_number = int(number)
     return ticket_number if hmac.compare_digest(reply_token(ticket_number), token) else None
-
-
-def mail_domain() -> str:
-    address = parseaddr(current_app.config.get("MAIL_FROM", ""))[1]
-    return address.rpartition("@")[2] or "portal.local"
 
 
 def tagged_subject(subject: str, ticket_number: int) -> str:
@@ -83,8 +79,3 @@ def ticket_number_from(subject: str, references: str, ticket_header: str) -> int
         if verified is not None:
             return verified
     return None
-
-
-def loop_marker() -> str:
-    """The X-Loop value on everything we send: our own address."""
-    return parseaddr(current_app.config.get("MAIL_FROM", ""))[1] or "portal"
