@@ -12,7 +12,7 @@ import statistics
 import time
 from pathlib import Path
 
-from portal.kb.chunks import build_chunks
+from portal.kb.chunking import build_chunks
 from portal.kb.documents import load_content
 from portal.kb.embedding import Embedder
 

@@ -1,8 +1,7 @@
-"""Article passages for the chatbot: chunking, embedding, and a hybrid chunk index.
+"""Article passages for the chatbot: embedding and a hybrid chunk index.
 
-Articles are cut along their level 2/3 headings (the same anchors as the article
-page), long sections into pieces of about `CHUNK_WORDS` words at line boundaries.
-Each chunk is stored in its own Meilisearch index with a `userProvided` vector.
+Articles are cut into passages by `kb.chunking`; each chunk is stored in its own
+Meilisearch index with a `userProvided` vector.
 Vectors are cached in that index by a hash of the embedded text, so re-syncing an
 article whose text did not change never runs the model again.
 
@@ -29,17 +28,15 @@ from typing import Any
 import numpy as np
 from flask import current_app
 
-from portal.kb.documents import FENCE_RE, HEADING_RE, ParsedArticle
+from portal.kb.chunking import build_chunks
+from portal.kb.documents import ParsedArticle
 from portal.kb.embedding import DIMENSIONS, MAX_WORD_PIECES, get_embedder, text_hash
 from portal.kb.engine import get_engine
-from portal.kb.rendering import plain_text, slugify_heading
 
 log = logging.getLogger(__name__)
 
 INDEX = "chunks"
 EMBEDDER = "minilm"
-CHUNK_WORDS = 120
-MIN_TAIL_WORDS = 30
 KEYWORD_WORDS = 10
 TASK_TIMEOUT_MS = 120_000
 
@@ -56,24 +53,6 @@ STOPWORDS = frozenset(
     anyone someone something anything help question problem issue trying try tried""".split()
 )
 _WORD = re.compile(r"[\w][\w.'/+-]*[\w]|[\w]", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    id: str
-    slug: str
-    title: str
-    heading: str
-    anchor: str
-    category: str
-    audience: str
-    position: int
-    text: str
-
-    @property
-    def embed_text(self) -> str:
-        prefix = self.title if self.heading == self.title else f"{self.title} — {self.heading}"
-        return f"{prefix}\n{self.text}"
 
 
 @dataclass(frozen=True)
@@ -94,101 +73,6 @@ class Passage:
     vector_rank: int | None = None
     vector_score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-# --- chunking ------------------------------------------------------------------------
-
-
-def _sections(title: str, body: str) -> list[tuple[str, str, list[str]]]:
-    """(anchor, heading, plain lines) per level 2/3 section; anchors match the article page."""
-    out: list[tuple[str, str, list[str]]] = []
-    heading, anchor = title, ""
-    lines: list[str] = []
-    used: dict[str, int] = {}
-    in_fence = False
-    for line in body.split("\n"):
-        if FENCE_RE.match(line):
-            in_fence = not in_fence
-        match = None if in_fence else HEADING_RE.match(line)
-        if match and len(match.group(1)) in (2, 3):
-            out.append((anchor, heading, lines))
-            heading = plain_text(match.group(2)) or match.group(2)
-            base = slugify_heading(heading)
-            count = used.get(base, 0)
-            used[base] = count + 1
-            anchor = base if count == 0 else f"{base}-{count}"
-            lines = []
-            continue
-        if match and len(match.group(1)) == 1 and plain_text(match.group(2)) == title:
-            continue  # a repeated title adds nothing
-        text = plain_text(line)
-        if text:
-            # Keep list items recognisable for the extractive answerer.
-            lines.append(("- " if re.match(r"^\s*(?:[-*+]|\d+[.)])\s+", line) else "") + text)
-    out.append((anchor, heading, lines))
-    return [(a, h, ls) for a, h, ls in out if ls or a]
-
-
-def _pieces(lines: list[str], max_words: int) -> list[list[str]]:
-    """Consecutive lines grouped into pieces of at most max_words (long lines are split)."""
-    units: list[str] = []
-    for line in lines:
-        words = line.split()
-        if len(words) <= max_words:
-            units.append(line)
-            continue
-        sentences = re.split(r"(?<=[.!?])\s+", line)
-        current: list[str] = []
-        for sentence in sentences:
-            for start in range(0, len(sentence.split()), max_words):
-                part = " ".join(sentence.split()[start : start + max_words])
-                if current and len(" ".join(current).split()) + len(part.split()) > max_words:
-                    units.append(" ".join(current))
-                    current = []
-                current.append(part)
-        if current:
-            units.append(" ".join(current))
-    pieces: list[list[str]] = []
-    count = 0
-    for unit in units:
-        size = len(unit.split())
-        if pieces and count + size <= max_words:
-            pieces[-1].append(unit)
-            count += size
-        else:
-            pieces.append([unit])
-            count = size
-    # A short tail reads better with the piece before it.
-    if len(pieces) > 1 and sum(len(u.split()) for u in pieces[-1]) < MIN_TAIL_WORDS:
-        pieces[-2].extend(pieces.pop())
-    return pieces
-
-
-def build_chunks(article: ParsedArticle, max_words: int = CHUNK_WORDS) -> list[Chunk]:
-    chunks: list[Chunk] = []
-    for anchor, heading, lines in _sections(article.title, article.body):
-        if not lines:
-            lines = [heading]
-        for piece in _pieces(lines, max_words):
-            position = len(chunks)
-            chunks.append(
-                Chunk(
-                    id=f"{_safe_id(article.slug)}__{position}",
-                    slug=article.slug,
-                    title=article.title,
-                    heading=heading,
-                    anchor=anchor,
-                    category=article.category,
-                    audience=article.audience,
-                    position=position,
-                    text="\n".join(piece),
-                )
-            )
-    return chunks
-
-
-def _safe_id(slug: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", slug)
 
 
 # --- query shaping -------------------------------------------------------------------
@@ -632,7 +516,7 @@ def word_pieces(text: str) -> int:
 
 
 __all__ = [
-    "Chunk", "Passage", "build_chunks", "delete_article_chunks", "index_article_chunks",
+    "Passage", "delete_article_chunks", "index_article_chunks",
     "keyword_query", "search_passages", "MAX_WORD_PIECES",
 ]
 

@@ -5,7 +5,8 @@ from datetime import date
 from portal.chat.answerer import compose
 from portal.chat.evaluation import score_question, summarise, token_recall
 from portal.chat.retrieval import Source
-from portal.kb.chunks import Passage, build_chunks, keyword_query
+from portal.kb.chunking import build_chunks
+from portal.kb.chunks import Passage, keyword_query
 from portal.kb.documents import ParsedArticle
 
 
