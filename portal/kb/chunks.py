@@ -32,6 +32,7 @@ from portal.kb.chunking import build_chunks
 from portal.kb.documents import ParsedArticle
 from portal.kb.embedding import DIMENSIONS, MAX_WORD_PIECES, get_embedder, text_hash
 from portal.kb.engine import get_engine
+from portal.kb.spelling import Speller
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +375,9 @@ class _CorpusStats:
     chunk_terms: dict[str, Counter[str]]
     loaded_at: float
     index_updated_at: str = ""
+    # Every content word as written, for spelling correction (built on first use).
+    words: Counter[str] = field(default_factory=Counter)
+    speller: Speller | None = None
 
 
 _stats: dict[str, _CorpusStats] = {}
@@ -403,6 +407,7 @@ def _corpus_stats() -> _CorpusStats:
         article_terms: dict[str, Counter[str]] = {}
         title_terms: dict[str, Counter[str]] = {}
         titles: set[str] = set()
+        words: Counter[str] = Counter()
         offset = 0
         while True:
             params = {"fields": ["id", "slug", "title", "heading", "text"], "limit": 1000,
@@ -411,8 +416,10 @@ def _corpus_stats() -> _CorpusStats:
             for doc in page.results:
                 data = dict(doc)
                 slug = str(data.get("slug", ""))
-                counts = Counter(terms(f"{data.get('title', '')} {data.get('heading', '')} "
-                                       f"{data.get('text', '')}"))
+                written = content_words(f"{data.get('title', '')} {data.get('heading', '')} "
+                                        f"{data.get('text', '')}")
+                words.update(written)
+                counts = Counter(stem(w) for w in written)
                 chunk_terms[str(data.get("id", ""))] = counts
                 article_terms.setdefault(slug, Counter()).update(counts)
                 title_terms.setdefault(slug, Counter(terms(str(data.get("title", "")))))
@@ -428,7 +435,7 @@ def _corpus_stats() -> _CorpusStats:
         stats = _CorpusStats(
             chunk_bm25, Bm25.fit(article_terms.values()),
             title_bm25, article_terms, title_terms, chunk_terms,
-            time.monotonic(), updated_at,
+            time.monotonic(), updated_at, words,
         )
         # Embedding every title now (short texts, well under a second for 2,000 articles)
         # spares the first questions from embedding their candidates' titles one by one.
@@ -541,3 +548,16 @@ def unknown_words(text: str) -> list[str]:
     which the keyword engine forgives and the embedding model does not."""
     known = _corpus_stats().chunks.idf
     return [w for w in content_words(text) if stem(w) not in known and not w.isdigit()]
+
+
+def spelling_corrections(text: str) -> dict[str, str]:
+    """The query's words the KB never uses, each with the KB word it most likely meant
+    ("degres" -> "degrees"); words with no close KB word are not listed."""
+    unknown = unknown_words(text)
+    if not unknown:
+        return {}
+    stats = _corpus_stats()
+    if stats.speller is None:
+        stats.speller = Speller(stats.words)
+    return stats.speller.corrections(unknown)
+

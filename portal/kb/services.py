@@ -8,7 +8,7 @@ import secrets
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from portal.kb.chunks import (  # noqa: F401
     content_words,
     rare_word_coverage,
     search_passages,
-    unknown_words,
+    spelling_corrections,
 )
 from portal.kb.chunks import terms as search_terms  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
@@ -149,6 +149,8 @@ class SearchResults:
     weak: bool = False
     # The query held only words too common to search for ("how do I").
     only_stop_words: bool = False
+    # What was searched for when typos were corrected ("degres" -> "degrees").
+    corrected_query: str = ""
 
     @property
     def pages(self) -> int:
@@ -259,8 +261,8 @@ def search_articles(
                              only_stop_words=True)
     if engine.available():
         natural = bool(text) and is_natural_query(text)
-        if natural and not _misspelt(text):
-            semantic = _semantic(text, audiences, category, page, per_page)
+        if natural:
+            semantic = _by_meaning(text, audiences, category, page, per_page)
             # No passages yet (the chunk index is still being built): keywords answer.
             if semantic is not None and semantic.hits:
                 _replay_quietly()
@@ -276,7 +278,7 @@ def search_articles(
             keyword = _from_engine(text, raw, page, per_page, category, offset)
             if keyword.weak and (natural or len(content_words(text)) >= 2):
                 # Words that match nothing well ("uni student price"): try their meaning.
-                semantic = _semantic(text, audiences, category, page, per_page)
+                semantic = _by_meaning(text, audiences, category, page, per_page)
                 if semantic is not None and not semantic.weak:
                     return semantic
             return keyword
@@ -286,13 +288,28 @@ def search_articles(
 _SEARCH_WORD = re.compile(r"\w", re.UNICODE)
 
 
-def _misspelt(text: str) -> bool:
-    """A question with a word the KB never uses goes to the typo-forgiving keyword engine
-    first ("recipt for my order")."""
+def _by_meaning(
+    text: str, audiences: Sequence[str], category: str | None, page: int, per_page: int
+) -> SearchResults | None:
+    # The embedding model reads a typo as another word; Meilisearch's typo tolerance
+    # does not reach it.
+    meant = _spelling_corrected(text)
+    results = _semantic(meant, audiences, category, page, per_page)
+    if results is None or meant == text:
+        return results
+    return replace(results, query=text, corrected_query=meant)
+
+
+def _spelling_corrected(text: str) -> str:
+    """The query with each word the KB never uses replaced by the KB word it most likely
+    meant ("recipt for my order" -> "receipt for my order"); as typed when unsure."""
     try:
-        return bool(unknown_words(text))
+        corrections = spelling_corrections(text)
     except (EngineUnavailable, EngineApiError):
-        return False
+        return text
+    for typed, meant in corrections.items():
+        text = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", meant, text, flags=re.IGNORECASE)
+    return text
 
 
 def _has_search_word(text: str) -> bool:

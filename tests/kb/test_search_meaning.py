@@ -54,6 +54,23 @@ def test_a_misspelt_question_is_forgiven(demo: None) -> None:
     assert "invoices-receipts" in first_slugs("where do i find the recipt for my plus plan")
 
 
+def test_a_question_with_a_typo_is_ranked_by_what_it_meant(demo: None, client: Any) -> None:
+    # "degres" embeds as another word; corrected against the KB's own words it finds the
+    # article about wrong readings, which keyword matching alone ranked fifth.
+    query = "my thermostat temp is off by 3 degres"
+    results = services.search_articles(query, audiences=("public",))
+    # "degree" and "degrees" are both one edit away; the KB's more frequent word wins.
+    assert results.natural and results.corrected_query == "my thermostat temp is off by 3 degree"
+    assert results.hits[0].slug == "temperature-reading-wrong"
+    page = client.get("/kb/search", query_string={"q": query}, headers=HTMX).text
+    assert "Showing results for “my thermostat temp is off by 3 degree”" in page
+    # A word the KB does not use but that is no typo of one of its words stays as typed.
+    results = services.search_articles("someone logged into my account who isnt me",
+                                       audiences=("public",))
+    assert results.natural and not results.corrected_query
+    assert "suspicious-sign-in-alerts" in [h.slug for h in results.hits[:3]]
+
+
 @pytest.mark.parametrize("query", ["how do I", "?!", "🔥🔥🔥", "a " * 100])
 def test_queries_with_nothing_to_search_for_say_so(demo: None, client: Any, query: str) -> None:
     response = client.get("/kb/search", query_string={"q": query})
