@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,21 @@ class Settings:
     LOGIN_LIMIT_PER_ACCOUNT: int = 5
     LOGIN_LIMIT_PER_IP: int = 20
     LOGIN_LIMIT_WINDOW: int = 900
+    REGISTER_LIMIT_PER_SESSION: int = 3
+    REGISTER_LIMIT_PER_IP: int = 10
+    REGISTER_LIMIT_WINDOW: int = 3600
+    PASSWORD_RESET_LIMIT_PER_ADDRESS: int = 3
+    PASSWORD_RESET_LIMIT_PER_IP: int = 10
+    PASSWORD_RESET_LIMIT_WINDOW: int = 3600
+    VERIFY_RESEND_LIMIT: int = 3
+    VERIFY_RESEND_WINDOW: int = 3600
+    # Signed links mailed to an address: how long each kind stays good.
+    PASSWORD_RESET_MAX_AGE: int = 3600
+    VERIFY_EMAIL_MAX_AGE: int = 3 * 24 * 3600
+    # A session without "keep me signed in" ends after this long unused; one with it
+    # ends this long after signing in, together with its cookie.
+    SESSION_IDLE_DAYS: int = 14
+    SESSION_REMEMBER_DAYS: int = 30
     CHAT_LIMIT_PER_SESSION: int = 20
     CHAT_LIMIT_PER_IP: int = 60
 
@@ -169,6 +185,7 @@ class Settings:
             REMEMBER_COOKIE_HTTPONLY=True,
             REMEMBER_COOKIE_SAMESITE="Lax",
             REMEMBER_COOKIE_SECURE=self.is_production,
+            REMEMBER_COOKIE_DURATION=timedelta(days=self.SESSION_REMEMBER_DAYS),
             WTF_CSRF_TIME_LIMIT=None,
             MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         )

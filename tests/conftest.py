@@ -190,13 +190,18 @@ _emails = itertools.count(1)
 
 @pytest.fixture
 def make_user(app: Flask):
-    """Factory: make_user(role=Role.AGENT, email=..., name=..., password=...)."""
+    """Factory: make_user(role=Role.AGENT, email=..., name=..., password=..., verified=...).
+
+    Accounts have a verified address unless `verified=False`: only self-registration
+    leaves it unproven, and that is tested on its own.
+    """
 
     def factory(
         role: Role = Role.CUSTOMER,
         email: str | None = None,
         name: str | None = None,
         password: str = DEFAULT_PASSWORD,
+        verified: bool = True,
     ) -> User:
         number = next(_emails)
         return account_services.create_user(
@@ -204,6 +209,7 @@ def make_user(app: Flask):
             name or f"{role.value.title()} Number{number}",
             password,
             role,
+            verified=verified,
         )
 
     return factory

@@ -36,3 +36,15 @@ class PasswordChangeForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """CSRF only: for buttons that post (log out, claim, vote)."""
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired()])
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
+    )

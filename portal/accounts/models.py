@@ -34,18 +34,25 @@ class User(UserMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
-    # Rotated on password change so remember-me cookies and sessions elsewhere end.
+    # Retired: sign-in sessions are rows of AccountSession now. The column is NOT NULL
+    # until a migration drops it, so new accounts still get a random value.
     session_token: Mapped[str] = mapped_column(String(64))
     # Set when the owner opened the link mailed to the address; until then the address
     # is only a claim.
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # The AccountSession this request is signed in with (set when signing in or when the
+    # cookie is loaded); not a column.
+    signed_in_session_id = ""
 
     @property
     def is_active(self) -> bool:
         return self.active
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        # What flask-login keeps in the session and remember-me cookies: without a live
+        # session row it no longer signs anyone in.
+        return f"{self.id}:{self.signed_in_session_id}"
 
     @property
     def is_staff(self) -> bool:

@@ -6,18 +6,24 @@ import secrets
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import mail
+from portal.accounts import sessions, tokens
 from portal.accounts.models import Role, User
+from portal.accounts.tokens import LinkError, LinkProblem
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
 
 __all__ = [
-    "AccountError", "Role", "User", "UserSummary", "authenticate", "change_password",
-    "create_user", "get_user", "normalise_email", "password_problem", "summarise",
-    "users_with_role", "find_user_by_email", "load_session_user",
+    "AccountError", "LinkError", "LinkProblem", "Role", "User", "UserSummary", "authenticate",
+    "change_password", "create_user", "get_user", "is_verified", "normalise_email",
+    "password_problem", "summarise", "users_with_role", "find_user_by_email",
+    "load_session_user", "sign_in", "sign_out", "sign_out_everywhere", "active_sessions",
+    "request_password_reset", "reset_password", "send_verification", "verify_email",
 ]
 
 MIN_PASSWORD_LENGTH = 10
@@ -77,8 +83,12 @@ def find_user_by_email(email: str) -> User | None:
 
 
 def create_user(
-    email: str, name: str, password: str, role: Role = Role.CUSTOMER, *, commit: bool = True
+    email: str, name: str, password: str, role: Role = Role.CUSTOMER, *, commit: bool = True,
+    verified: bool = True,
 ) -> User:
+    """A new account. Only self-registration passes verified=False: there the address is
+    a claim until its owner opens the link we mail to it; the CLI, the demo and seeding
+    create accounts for addresses an operator vouches for."""
     email = normalise_email(email)
     name = " ".join(name.split())
     if not name:
@@ -96,6 +106,7 @@ def create_user(
         password_hash=generate_password_hash(password),
         role=role,
         session_token=secrets.token_hex(16),
+        email_verified_at=utcnow() if verified else None,
     )
     db.session.add(user)
     db.session.flush()
@@ -122,14 +133,43 @@ def record_sign_in(user: User, visitor_id: str | None) -> None:
     db.session.commit()
 
 
+def sign_in(user: User, *, remember: bool, user_agent: str, ip: str,
+            visitor_id: str | None) -> None:
+    """Open a server-side session for this browser; `user.get_id()` then names it."""
+    sessions.start(user, remember=remember, user_agent=user_agent, ip=ip)
+    record_sign_in(user, visitor_id)
+
+
+def load_session_user(cookie_value: str) -> User | None:
+    loaded = sessions.load(cookie_value)
+    return loaded[0] if loaded else None
+
+
+def sign_out(user: User) -> None:
+    if user.signed_in_session_id:
+        sessions.end(user.signed_in_session_id)
+        db.session.commit()
+
+
+def sign_out_everywhere(user: User) -> int:
+    ended = sessions.end_all(user)
+    db.session.commit()
+    return ended
+
+
+def active_sessions(user: User) -> list[sessions.SessionSummary]:
+    return sessions.active(user)
+
+
 def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password; every other signed-in browser is signed out, this one stays."""
     if not check_password_hash(user.password_hash, current):
         raise AccountError("current_password", "Your current password is not correct.")
     problem = password_problem(new, user.email)
     if problem:
         raise AccountError("new_password", problem)
     user.password_hash = generate_password_hash(new)
-    user.session_token = secrets.token_hex(16)
+    sessions.end_all(user, keep=user.signed_in_session_id or None)
     db.session.commit()
 
 
@@ -137,13 +177,84 @@ def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
 
 
-def load_session_user(session_id: str) -> User | None:
-    user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not secrets.compare_digest(user.session_token, token):
-        return None
+def is_verified(user: User) -> bool:
+    """Has the owner proven the address by opening a link we mailed to it."""
+    return user.email_verified_at is not None
+
+
+# --- links mailed to the address -------------------------------------------------------------
+
+
+def _link(path: str) -> str:
+    # BASE_URL, never the request's Host header: a forged Host must not put an attacker's
+    # site in a mail that carries a valid token.
+    return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def _in_words(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        days = seconds // 86400
+        return f"{days} day{'s' if days != 1 else ''}"
+    minutes = max(1, seconds // 60)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if the address has an active account; say nothing either way."""
+    user = find_user_by_email(email)
+    if user is None or not user.active:
+        return
+    link = _link(f"/password/reset/{tokens.reset_token(user)}")
+    valid_for = _in_words(int(current_app.config["PASSWORD_RESET_MAX_AGE"]))
+    mail.send(user.email, "Reset your password", (
+        f"Hi {user.name},\n\nSomeone (hopefully you) asked to reset the password of your "
+        f"help center account. To choose a new one, open this link within {valid_for}:\n\n"
+        f"{link}\n\nThe link works once. If you did not ask for it, ignore this message: "
+        "your password stays as it is.\n"
+    ))
+
+
+def check_reset_link(token: str) -> User:
+    """The account a reset link is for; LinkError says why it is no good."""
+    return tokens.user_for_reset(token)
+
+
+def reset_password(token: str, new: str) -> User:
+    """Set the password a reset link asked for and end every session of the account.
+
+    Opening a link mailed to the address also proves the address is the owner's.
+    """
+    user = tokens.user_for_reset(token)
+    problem = password_problem(new, user.email)
+    if problem:
+        raise AccountError("password", problem)
+    user.password_hash = generate_password_hash(new)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    sessions.end_all(user)
+    db.session.commit()
+    return user
+
+
+def send_verification(user: User) -> bool:
+    """Mail the link that proves the address; False when there is nothing to prove."""
+    if is_verified(user):
+        return False
+    link = _link(f"/account/verify/{tokens.verify_token(user)}")
+    valid_for = _in_words(int(current_app.config["VERIFY_EMAIL_MAX_AGE"]))
+    mail.send(user.email, "Confirm your e-mail address", (
+        f"Hi {user.name},\n\nPlease confirm that this address is yours by opening this link "
+        f"within {valid_for}:\n\n{link}\n\nUntil then, articles for customers stay "
+        "hidden from your account. If you did not create an account, ignore this message.\n"
+    ))
+    return True
+
+
+def verify_email(token: str) -> User:
+    user = tokens.user_for_verification(token)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        db.session.commit()
     return user
 
 

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portal.accounts import services as accounts
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import fallback, search_index, sync
@@ -168,6 +169,10 @@ def visible_audiences(user: Any) -> tuple[str, ...]:
         return ("public",)
     if getattr(user, "is_staff", False):
         return STAFF_AUDIENCES
+    # Anyone can register with any address: customer articles wait until the customer
+    # has proven the address is theirs.
+    if not accounts.is_verified(user):
+        return ("public",)
     return ("public", "customers")
 
 

@@ -109,3 +109,15 @@ def test_memory_window_expires(monkeypatch):
     assert store.incr("k", 10)[0] == 2
     clock[0] += 11
     assert store.incr("k", 10)[0] == 1
+
+
+@pytest.mark.parametrize("app_overrides", [{"LOGIN_LIMIT_PER_IP": 4}])
+def test_successful_sign_ins_do_not_use_up_the_address_limit(client, make_user):
+    user = make_user(password="lovely-garden-7")
+    for _ in range(4):
+        signed_in = client.post("/login", data={"email": user.email,
+                                                "password": "lovely-garden-7"})
+        assert signed_in.status_code == 302
+        client.post("/logout")
+    again = client.post("/login", data={"email": user.email, "password": "lovely-garden-7"})
+    assert again.status_code == 302

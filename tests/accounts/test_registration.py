@@ -109,3 +109,33 @@ def test_users_create_command_reports_a_weak_password(runner):
     )
     assert result.exit_code != 0
     assert "password: Use at least 10 characters" in result.output
+
+
+@pytest.fixture
+def app_overrides():
+    return {"REGISTER_LIMIT_PER_SESSION": 2, "REGISTER_LIMIT_PER_IP": 3}
+
+
+def test_one_browser_can_create_only_a_few_accounts(client):
+    for number in range(2):
+        assert register(client, email=f"dana{number}@example.com").status_code == 302
+        client.post("/logout")
+    limited = register(client, email="dana9@example.com")
+    assert limited.status_code == 429
+    assert "Too many new accounts" in limited.get_data(as_text=True)
+    assert int(limited.headers["Retry-After"]) > 0
+    assert services.find_user_by_email("dana9@example.com") is None
+
+
+def test_one_address_can_create_only_a_few_accounts_even_without_cookies(app):
+    for number in range(3):
+        assert register(app.test_client(), email=f"bot{number}@example.com").status_code == 302
+    limited = register(app.test_client(), email="bot9@example.com")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert db.session.query(User).count() == 3
+
+
+def test_refused_registrations_do_not_use_up_the_limit(client):
+    for _ in range(4):
+        assert register(client, password="short", confirm="short").status_code == 422
+    assert register(client).status_code == 302

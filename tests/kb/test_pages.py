@@ -161,3 +161,24 @@ def test_customer_sees_customer_articles_staff_see_internal(app, synced, client,
     login_as(Role.CUSTOMER)
     assert client.get("/kb/invoices").status_code == 200
     assert client.get("/kb/secret-runbook").status_code == 404
+
+
+def test_an_unverified_customer_sees_only_public_articles(app, synced, client, login_as,
+                                                          tiny_kb):
+    from portal.accounts.models import Role
+    from tests.kb.conftest import article_text, write
+
+    write(tiny_kb, "billing/invoices.md", article_text("Your invoices", audience="customers"))
+    synced()
+    login_as(Role.CUSTOMER, verified=False)
+    assert client.get("/kb/invoices").status_code == 404
+    assert client.get("/kb/reset-password").status_code == 200
+    assert "Your invoices" not in client.get("/kb/search?q=invoices").get_data(as_text=True)
+
+
+def test_an_unverified_agent_keeps_the_staff_articles(app, synced, client, login_as, tiny_kb):
+    from portal.accounts.models import Role
+
+    synced()
+    login_as(Role.AGENT, verified=False)
+    assert client.get("/kb/secret-runbook").status_code == 200

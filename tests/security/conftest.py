@@ -96,6 +96,11 @@ SECURITY_OVERRIDES: dict[str, Any] = {
     "LOGIN_LIMIT_PER_ACCOUNT": 10_000,
     "CHAT_LIMIT_PER_SESSION": 10_000,
     "CHAT_LIMIT_PER_IP": 10_000,
+    "REGISTER_LIMIT_PER_SESSION": 10_000,
+    "REGISTER_LIMIT_PER_IP": 10_000,
+    "PASSWORD_RESET_LIMIT_PER_ADDRESS": 10_000,
+    "PASSWORD_RESET_LIMIT_PER_IP": 10_000,
+    "VERIFY_RESEND_LIMIT": 10_000,
     # Fold events into the dashboard's figures at once, not after a few seconds.
     "METRICS_SETTLE_SECONDS": 0,
 }

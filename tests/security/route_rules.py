@@ -107,6 +107,22 @@ def tracking(world: World) -> dict[str, Any]:
     return {"token": world.tracking_token}
 
 
+def reset_link(world: World) -> dict[str, Any]:
+    from portal.accounts import services, tokens
+
+    user = services.get_user(world.user_ids["customer"])
+    assert user is not None
+    return {"token": tokens.reset_token(user)}
+
+
+def verify_link(world: World) -> dict[str, Any]:
+    from portal.accounts import services, tokens
+
+    user = services.get_user(world.user_ids["customer"])
+    assert user is not None
+    return {"token": tokens.verify_token(user)}
+
+
 def fixed(**values: Any) -> Factory:
     return lambda world: dict(values)
 
@@ -121,6 +137,16 @@ RULES: dict[str, Rule] = {
     "accounts.register": Rule(everyone()),
     "accounts.logout": Rule(everyone(), signs_out=True),
     "accounts.account": Rule(signed_in()),
+    "accounts.sign_out_everywhere": Rule(signed_in(), signs_out=True),
+    "accounts.resend_verification": Rule(signed_in()),
+    "accounts.forgot_password": Rule(everyone(), form=fixed(email="nobody@security.example")),
+    # A valid link for the customer; the posted password is too short, so the matrix
+    # sees the form (422) without changing the password the world signs in with.
+    "accounts.reset_password": Rule(everyone(), url_args=reset_link,
+                                    form=fixed(password="short", confirm="short"),
+                                    notes="the signed link is the credential"),
+    "accounts.verify_email": Rule(everyone(), url_args=verify_link,
+                                  notes="the signed link is the credential"),
     # --- core ---
     "core.healthz": Rule(everyone()),
     "static": Rule(everyone(), url_args=fixed(filename="css/portal.css")),
