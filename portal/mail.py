@@ -84,7 +84,7 @@ def mailbox(value: str) -> Address | None:
     name, address = "", value
     if value.endswith(">") and "<" in value:
         name, _, address = value[:-1].rpartition("<")
-    if not (address.isprintable() and _PLAIN_ADDRESS.fullmatch(address)):
+    if "=?" in address or not (address.isprintable() and _PLAIN_ADDRESS.fullmatch(address)):
         return None
     username, _, domain = address.partition("@")
     return Address(display_name=header_text(name.strip().strip('"')), username=username,

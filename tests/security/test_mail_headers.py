@@ -349,6 +349,7 @@ def test_a_recipient_address_with_a_line_break_is_not_sent(app: Flask) -> None:
     empty_outbox(app)
     assert not mail.send("robin@example.com\r\nBcc: victims@evil.example", "Hi", "Hello")
     assert not mail.send("=?utf-8?q?robin@example.com=0D=0ABcc:_v@evil.example?=", "Hi", "x")
+    assert not mail.send("=?utf-8?q?=0D=0ABcc:_v@evil.example?=@example.com", "Hi", "x")
     assert outbox(app) == []
     assert mail.send("Robin =?utf-8?q?=0D=0ABcc:_v@evil.example?= <robin@example.com>",
                      "Hi", "Hello")
