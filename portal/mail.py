@@ -1,16 +1,19 @@
 """Outgoing e-mail: through SMTP when SMTP_HOST is set, otherwise `.eml` files in instance/outbox/.
 
-Every feature sends through here, so what a header may contain is decided in one place.
-Callers send after their change is committed; a mail failure is logged and never undoes
-or hides the change.
+Every feature sends through here, so what a header may contain is decided in one place:
+every header value passes `untrusted.header_text`, whoever built it, and a recipient
+address that is not one plain address is refused. Callers send after their change is
+committed; a mail failure is logged and never undoes or hides the change.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import smtplib
 from collections.abc import Mapping
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
@@ -18,9 +21,13 @@ from pathlib import Path
 from flask import current_app
 
 from portal.clock import utcnow
+from portal.untrusted import header_text
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 10
+# One plain address: no whitespace, quotes, brackets or encoded-word marks, nothing a
+# header parser could read as a second address or a new line.
+_PLAIN_ADDRESS = re.compile(r'[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\?=]+')
 
 
 def mail_domain() -> str:
@@ -35,21 +42,29 @@ def loop_marker() -> str:
 
 def send(to: str, subject: str, body: str, *, headers: Mapping[str, str] | None = None,
          message_id: str | None = None) -> bool:
-    """Deliver one plain-text message; True when it was handed over (or written)."""
-    if not to:
+    """Deliver one plain-text message; True when it was handed over (or written).
+
+    `to` is an address or `Name <address>`. Header values may hold anything a customer
+    typed: they are made one safe line here, so no caller has to remember to.
+    """
+    recipient = mailbox(to)
+    if recipient is None:
+        if to:
+            log.warning("not sent: %r is not one plain address", to)
         return False
     message = EmailMessage()
-    message["From"] = current_app.config["MAIL_FROM"]
-    message["To"] = to
+    message["From"] = mailbox(current_app.config["MAIL_FROM"]) or header_text(
+        current_app.config["MAIL_FROM"])
+    message["To"] = recipient
     message["Date"] = formatdate(localtime=False)
     # RFC 3834: out-of-office responders must not answer us, and the intake recognises
     # its own mail coming back by X-Loop.
     message["Auto-Submitted"] = "auto-generated"
-    message["X-Loop"] = loop_marker()
-    message["Subject"] = subject
-    message["Message-ID"] = message_id or make_msgid(domain=mail_domain())
+    message["X-Loop"] = header_text(loop_marker())
+    message["Subject"] = header_text(subject)
+    message["Message-ID"] = header_text(message_id or make_msgid(domain=mail_domain()))
     for name, value in (headers or {}).items():
-        message[name] = value
+        message[name] = header_text(value)
     message.set_content(body)
     try:
         if current_app.config.get("SMTP_HOST"):
@@ -60,6 +75,20 @@ def send(to: str, subject: str, body: str, *, headers: Mapping[str, str] | None 
         log.warning("could not send %r to %s", subject, to, exc_info=True)
         return False
     return True
+
+
+def mailbox(value: str) -> Address | None:
+    """`address` or `Name <address>` as one mailbox, the name made safe; None when the
+    address is not one plain address (a line break in it is never a real address)."""
+    value = value.strip()
+    name, address = "", value
+    if value.endswith(">") and "<" in value:
+        name, _, address = value[:-1].rpartition("<")
+    if "=?" in address or not (address.isprintable() and _PLAIN_ADDRESS.fullmatch(address)):
+        return None
+    username, _, domain = address.partition("@")
+    return Address(display_name=header_text(name.strip().strip('"')), username=username,
+                   domain=domain)
 
 
 def _send_smtp(message: EmailMessage) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, g, request
+from flask_login import current_user
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.routing import IntegerConverter, Map
 
@@ -27,6 +28,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
 MAX_ROW_ID = 2**31 - 1
 NUL_MESSAGE = ("That address contains a NUL character, so it names no page. "
                "Check the link and try again.")
+
+
+def mark_private() -> None:
+    """This response is for one visitor only, though nobody is signed in: a page opened
+    with a ticket's tracking link, or a browser's own chat."""
+    g.private_response = True
+
+
+def _is_private() -> bool:
+    # Stylesheets and scripts are the same for everyone and should stay cached.
+    if request.endpoint == "static":
+        return False
+    return bool(g.get("private_response")) or current_user.is_authenticated
 
 
 class RowIdConverter(IntegerConverter):
@@ -82,4 +96,9 @@ def init_app(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if app.config.get("ENV") == "production":
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if _is_private():
+            # A shared proxy or the browser's back button must not show one person's
+            # tickets, exports or account to the next: replaces what a view chose.
+            headers["Cache-Control"] = "no-store"
+            headers.pop("Expires", None)
         return response

@@ -19,6 +19,7 @@ from flask import (
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from portal import security
 from portal.accounts.decorators import public
 from portal.chat import services
 from portal.chat.models import Conversation, Message
@@ -41,6 +42,7 @@ def _audiences() -> tuple[str, ...]:
 
 
 def _conversation_or_404(conversation_id: int) -> Conversation:
+    security.mark_private()
     conversation = services.get_conversation(
         conversation_id, visitor_id=current_visitor_id(), user_id=_user_id()
     )
@@ -71,6 +73,8 @@ def _rate_limited() -> str | None:
 
 def _page(conversation: Conversation | None, error: str | None = None, draft: str = "",
           status: int = 200) -> tuple[str, int]:
+    if conversation is not None:
+        security.mark_private()  # a browser's own chat, though nobody signed in
     return render("chat/home.html", "chat/_conversation.html", conversation=conversation,
                   error=error, draft=draft, categories=services.ticket_categories()), status
 

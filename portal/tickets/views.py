@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 
+from portal import security
 from portal.accounts.decorators import public
 from portal.events import EventKind, emit
 from portal.tickets import articles, links, services
@@ -248,6 +249,7 @@ def rate(number: int):
 
 
 def _tracked(token: str) -> Ticket | Response | tuple[str, int]:
+    security.mark_private()
     try:
         return services.ticket_from_tracking_token(token)
     except links.TrackingLinkError as exc:

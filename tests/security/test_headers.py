@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import DEFAULT_PASSWORD
 
-from .conftest import World, make_app, url_of
+from .conftest import World, classify, make_app, send, url_of
 from .route_rules import allowed_persona, rule_for
 from .test_access_matrix import ROUTES
 
@@ -112,3 +112,65 @@ def test_production_cookies_are_secure_and_https_is_pinned(
         assert flags is not None and {"secure", "httponly", "samesite=lax"} <= flags, name
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
     assert not header_problems(response)
+
+
+# --- private pages are never stored by a browser or a proxy -----------------------------------
+
+
+def _is_private(endpoint: str, method: str, path: str) -> bool:
+    """From the access table: signed-out visitors are turned away, or the URL carries a
+    ticket's tracking token (the credential of an anonymous requester)."""
+    return rule_for(endpoint, method, path).access["anonymous"] != "ok" or "<token>" in path
+
+
+PRIVATE_ROUTES = [route for route in ROUTES if _is_private(*route)]
+
+
+@pytest.mark.parametrize(("endpoint", "method", "path"), PRIVATE_ROUTES,
+                         ids=[f"{m} {e}" for e, m, _ in PRIVATE_ROUTES])
+def test_private_pages_are_not_stored(world: World, endpoint: str, method: str,
+                                      path: str) -> None:
+    rule = rule_for(endpoint, method, path)
+    # A tracking link is opened signed out: its pages are private without any sign-in.
+    persona = "anonymous" if rule.access["anonymous"] == "ok" else allowed_persona(rule)
+    response = send(world, persona, endpoint, method, rule)
+    assert classify(response) == "ok", (persona, response.status_code)
+    assert response.headers.get("Cache-Control") == "no-store", (
+        persona, response.headers.get("Cache-Control"))
+
+
+def test_the_private_routes_include_every_kind_of_private_page() -> None:
+    private = {endpoint for endpoint, _, _ in PRIVATE_ROUTES}
+    assert {"tickets.detail", "tickets.track", "tickets.track_attachment", "tickets.queue",
+            "tickets.mine", "accounts.account", "metrics.export", "metrics.dashboard",
+            "chat.message_fragment", "kb.editor_list"} <= private
+    assert not {"kb.article", "kb.index", "kb.search", "static"} & private
+
+
+@pytest.mark.parametrize("endpoint", ["kb.article", "kb.index", "kb.search", "chat.home",
+                                      "static"])
+def test_public_pages_stay_cacheable_for_visitors(world: World, endpoint: str) -> None:
+    rule = rule_for(endpoint, "GET", "")
+    response = world.fresh_client("anonymous").get(url_of(world, endpoint, rule))
+    response.close()
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
+def test_a_public_article_is_private_once_signed_in_but_stylesheets_are_not(
+        world: World) -> None:
+    # The page greets the reader by name; the stylesheet is the same for everyone.
+    article = world.client("customer").get(url_of(world, "kb.article",
+                                                  rule_for("kb.article", "GET", "")))
+    article.close()
+    assert article.headers.get("Cache-Control") == "no-store"
+    css = world.client("customer").get(url_of(world, "static", rule_for("static", "GET", "")))
+    css.close()
+    assert "no-store" not in css.headers.get("Cache-Control", "")
+
+
+def test_an_anonymous_chat_is_private_to_its_browser(world: World) -> None:
+    browser = world.fresh_client("anonymous")
+    assert "no-store" not in browser.get("/").headers.get("Cache-Control", "")
+    browser.post("/chat/messages", data={"message": "How do I reset my password?"})
+    assert browser.get("/").headers.get("Cache-Control") == "no-store"

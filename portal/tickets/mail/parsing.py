@@ -18,6 +18,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 
 from portal.tickets.mail.text import html_to_text, sanitise_html, trim_reply
+from portal.untrusted import file_name
 
 # Over the whole-message limit only this much of the start is read: the text part and
 # the names of the first attachments are nearly always in it, and memory stays small.
@@ -141,11 +142,11 @@ def _filename(part: Message, index: int) -> str:
         name = part.get_filename() or ""
     except (LookupError, ValueError, UnicodeError):
         name = ""
-    name = clean(_decode_header(name)).replace("\\", "/").rsplit("/", 1)[-1].lstrip(".")
+    name = file_name(name)
     if not name:
         extension = mimetypes.guess_extension(part.get_content_type()) or ".bin"
         name = f"attachment-{index}{extension}"
-    return name[-150:]
+    return name
 
 
 def _is_attachment(part: Message) -> bool:

@@ -16,6 +16,7 @@ import secrets
 from flask import current_app
 
 from portal.mail import mail_domain
+from portal.untrusted import header_text
 
 TOKEN_CHARS = 12
 TICKET_HEADER = "X-Portal-Ticket"
@@ -41,8 +42,13 @@ def _valid(number: str, token: str) -> int | None:
 
 
 def tagged_subject(subject: str, ticket_number: int) -> str:
-    """`[#N] text` (or plain text) becomes `[#N-token] text`."""
+    """`[#N] text` (or plain text) becomes `[#N-token] text`, on one safe line.
+
+    The subject usually holds what a customer typed; mail.send neutralises it again, but
+    a tagged subject is a header value wherever it goes.
+    """
     tag = f"[#{ticket_number}-{reply_token(ticket_number)}]"
+    subject = header_text(subject)
     plain = _PLAIN_TAG.match(subject)
     if plain and int(plain.group(1)) == ticket_number:
         return tag + subject[plain.end():]

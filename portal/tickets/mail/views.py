@@ -13,6 +13,7 @@ from portal.tickets.mail import intake
 from portal.tickets.mail.models import TicketAttachment
 from portal.tickets.models import Ticket
 from portal.tickets.views import _tracked, bp, user_ticket
+from portal.untrusted import file_name
 
 # Files are always downloaded, never shown in the portal's origin (an HTML or SVG file
 # from a stranger would run there); these types keep their name for the browser.
@@ -28,8 +29,10 @@ def _download(ticket: Ticket, attachment_id: int) -> Any:
         abort(404)
     mimetype = attachment.content_type if attachment.content_type in _PLAIN_TYPES \
         else "application/octet-stream"
-    return send_file(path, mimetype=mimetype, as_attachment=True,
-                     download_name=attachment.filename, max_age=0)
+    # Rows stored before names were neutralised on arrival get the same treatment here.
+    name = file_name(attachment.filename) or f"attachment-{attachment.id}"
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name,
+                     max_age=0)
 
 
 @bp.route("/<int:number>/attachments/<int:attachment_id>")
