@@ -9,6 +9,7 @@ from flask_login import login_required
 
 from portal.accounts.decorators import public
 from portal.extensions import db
+from portal.inputs import content_disposition
 from portal.tickets.mail import intake
 from portal.tickets.mail.models import TicketAttachment
 from portal.tickets.models import Ticket
@@ -28,8 +29,11 @@ def _download(ticket: Ticket, attachment_id: int) -> Any:
         abort(404)
     mimetype = attachment.content_type if attachment.content_type in _PLAIN_TYPES \
         else "application/octet-stream"
-    return send_file(path, mimetype=mimetype, as_attachment=True,
-                     download_name=attachment.filename, max_age=0)
+    response = send_file(path, mimetype=mimetype, as_attachment=True,
+                         download_name=attachment.filename, max_age=0)
+    # The sender chose the name: the portal's one builder makes it safe to send as a header.
+    response.headers["Content-Disposition"] = content_disposition(attachment.filename)
+    return response
 
 
 @bp.route("/<int:number>/attachments/<int:attachment_id>")
