@@ -6,7 +6,11 @@ latency, and /kb/search over HTTP on the running portal (gunicorn with gthread w
 its own process, as deployed) against the same queries sent straight to Meilisearch (the
 ratio the issue asks for). Both sides open a fresh connection per request.
 
-    .venv/bin/python bench/kb_search.py [--articles 10000] [--queries 300]
+    .venv/bin/python bench/kb_search.py [--articles 10000] [--queries 300] [--with-chunks]
+
+With --with-chunks the sync also embeds every passage (slow: minutes per thousand
+articles on two cores) and natural-language questions are measured as well, against
+Meilisearch's own hybrid search.
 """
 
 from __future__ import annotations
@@ -56,6 +60,21 @@ QUERIES = ["thermostat offline", "reset password", "pasword", "refund", "invoice
            "calibration", "matter pairing", "solar", "thermostst", "recieve invoice",
            "cancel subscription", "hub pairing fails", "display blank", "temperature wrong",
            "api token", "household member", "export data", "voice assistant"]
+# Questions as people type them: ranked by meaning (the bot's retrieval), measured only
+# with --with-chunks, since they need the passages' embeddings.
+NATURAL_QUERIES = [
+    "how do I reset the password on my account", "my thermostat keeps going offline at night",
+    "why is the display blank after the firmware update", "can I get a refund for my order",
+    "how do I invite a household member to control the heating",
+    "the temperature reading is wrong by a few degrees", "where do I find my invoice",
+    "what happens to my data when I delete my account", "how do I pair the hub over bluetooth",
+    "is there a student discount on the annual plan", "the heat pump will not start in eco mode",
+    "how long does shipping take and can I track my order", "my battery drains very quickly",
+    "how do I set up a webhook for energy reports", "the app crashes on my android tablet",
+    "can the voice assistant change the schedule", "how do I cancel my subscription",
+    "what does this error code on the thermostat mean", "wifi router changed and now offline",
+    "how do I calibrate the sensor offset",
+]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -237,6 +256,9 @@ def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) 
     print(f"Ratio portal/Meilisearch: p50 {percentile(fragment, .5) / percentile(raw, .5):.2f}x,"
           f" p95 {percentile(fragment, .95) / percentile(raw, .95):.2f}x  [target <= 2.5x]")
 
+    if args.with_chunks:
+        natural_queries(portal_query, rng, args.queries)
+
     begun = time.perf_counter()
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(portal_query, queries))
@@ -246,6 +268,39 @@ def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) 
     server.wait(30)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"Peak memory of the gunicorn worker: {peak:.0f} MB")
+
+
+def natural_queries(portal_query, rng: random.Random, count: int) -> None:
+    """Questions over HTTP (query embedding, keyword + vector search, reranking, spelling)
+    against one hybrid request straight to Meilisearch's chunk index, given the vector."""
+    from portal.kb import chunks, services
+    from portal.kb.embedding import get_embedder
+
+    assert services.is_natural_query(NATURAL_QUERIES[0])
+    engine = get_engine()
+    uid = engine.index_name(chunks.INDEX)
+    vectors = {q: get_embedder().encode_one(q) for q in NATURAL_QUERIES}
+
+    def raw_hybrid(query: str) -> float:
+        body = {"q": query, "vector": vectors[query], "limit": 10,
+                "hybrid": {"embedder": chunks.EMBEDDER, "semanticRatio": 0.5},
+                "filter": "audience IN [public]"}
+        begun = time.perf_counter()
+        engine.post_json(f"indexes/{uid}/search", body)
+        return (time.perf_counter() - begun) * 1000
+
+    for query in NATURAL_QUERIES:  # warm both paths
+        portal_query(query)
+        raw_hybrid(query)
+    queries = [rng.choice(NATURAL_QUERIES) for _ in range(count)]
+    raw = [raw_hybrid(q) for q in queries]
+    fragment = [portal_query(q) for q in queries]
+    print(f"\nNatural-language questions ({len(NATURAL_QUERIES)} distinct, {count} requests)")
+    print(f"Meilisearch hybrid direct (vector given): {describe(raw)}")
+    print(f"/kb/search over HTTP (htmx fragment):    {describe(fragment)}"
+          "  [target p50 <= 15, p95 <= 40]")
+    print(f"Ratio portal/Meilisearch: p50 {percentile(fragment, .5) / percentile(raw, .5):.2f}x,"
+          f" p95 {percentile(fragment, .95) / percentile(raw, .95):.2f}x  [target <= 2x]")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 MAX_ROW_ID = 2**31 - 1
 NUL_MESSAGE = ("That address contains a NUL character, so it names no page. "
                "Check the link and try again.")
+FILE_MESSAGE = ("This form takes typed text, not files, and nothing was saved. "
+                "Go back, type your answer into the form and send it again.")
 
 
 def mark_private() -> None:
@@ -85,6 +87,13 @@ def init_app(app: Flask) -> None:
         if "\x00" in request.path:
             abort(400, NUL_MESSAGE)
         _drop_nul_characters()
+
+    @app.before_request
+    def refuse_file_parts() -> None:
+        # No portal form takes a file, and a file where a form expects text reaches code
+        # that only ever sees strings (WTForms merges files into its form data).
+        if request.mimetype == "multipart/form-data" and request.files:
+            abort(400, FILE_MESSAGE)
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:

@@ -12,7 +12,7 @@ import secrets
 from flask import Flask, Response, g, request
 
 COOKIE_NAME = "portal_visitor"
-_VALID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+_VALID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 ONE_YEAR = 365 * 24 * 3600
 
 
@@ -20,7 +20,7 @@ def current_visitor_id() -> str:
     visitor = g.get("visitor_id")
     if visitor is None:
         cookie = request.cookies.get(COOKIE_NAME, "")
-        visitor = cookie if _VALID.match(cookie) else secrets.token_urlsafe(24)
+        visitor = cookie if _VALID.fullmatch(cookie) else secrets.token_urlsafe(24)
         g.visitor_id = visitor
         g.visitor_is_new = visitor != cookie
     return visitor

@@ -24,6 +24,7 @@ from portal.accounts.decorators import public
 from portal.chat import services
 from portal.chat.models import Conversation, Message
 from portal.extensions import db
+from portal.inputs import parse_row_id
 from portal.kb import services as kb_services
 from portal.ratelimit import Limit, limiter
 from portal.visitor import current_visitor_id
@@ -49,6 +50,18 @@ def _conversation_or_404(conversation_id: int) -> Conversation:
     if conversation is None:
         abort(404)
     return conversation
+
+
+def _posted_conversation() -> Conversation | None:
+    """The conversation a form names, None when it names none; an id that cannot be a
+    row names no conversation of this visitor's either (404)."""
+    raw = request.form.get("conversation_id", "")
+    if not raw:
+        return None
+    conversation_id = parse_row_id(raw)
+    if conversation_id is None:
+        abort(404)
+    return _conversation_or_404(conversation_id)
 
 
 def _message_or_404(conversation: Conversation, message_id: int) -> Message:
@@ -92,8 +105,7 @@ def home() -> Any:
 @public
 def post_message() -> Any:
     raw = request.form.get("message", "")
-    conversation_id = request.form.get("conversation_id", type=int)
-    conversation = _conversation_or_404(conversation_id) if conversation_id else None
+    conversation = _posted_conversation()
     limited = _rate_limited()
     if limited:
         return _page(conversation, error=limited, draft=raw[: services.MAX_MESSAGE_CHARS],
@@ -177,13 +189,9 @@ def new_conversation() -> Any:
 @bp.route("/chat/person", methods=["POST"])
 @public
 def talk_to_person() -> Any:
-    conversation_id = request.form.get("conversation_id", type=int)
-    if conversation_id:
-        conversation = _conversation_or_404(conversation_id)
-    else:
-        conversation = services.start_conversation(
-            visitor_id=current_visitor_id(), user_id=_user_id()
-        )
+    conversation = _posted_conversation() or services.start_conversation(
+        visitor_id=current_visitor_id(), user_id=_user_id()
+    )
     services.request_handoff(conversation)
     return hx_redirect(url_for("chat.handoff", conversation_id=conversation.id))
 

@@ -24,11 +24,13 @@ except ImportError:  # pragma: no cover
 
 STATUSES = ("published", "draft", "archived")
 AUDIENCES = ("public", "customers", "internal")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,118}[a-z0-9]$|^[a-z0-9]$")
+# \A...\Z, not ^...$: "$" also matches before a final newline, and "account\n" would pass
+# as a folder name. Callers use fullmatch all the same.
+SLUG_RE = re.compile(r"\A(?:[a-z0-9][a-z0-9-]{0,118}[a-z0-9]|[a-z0-9])\Z")
 MAX_TITLE_LENGTH = 200
 MAX_SUMMARY_LENGTH = 500
 # Markdown links whose target is a bare slug (optionally with an anchor) are internal.
-INTERNAL_TARGET_RE = re.compile(r"^(?:/kb/)?([a-z0-9][a-z0-9-]*)(#[\w-]*)?$")
+INTERNAL_TARGET_RE = re.compile(r"\A(?:/kb/)?([a-z0-9][a-z0-9-]*)(#[\w-]*)?\Z")
 LINK_RE = re.compile(r"(?<!!)\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)")
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -210,13 +212,13 @@ def article_from_meta(
     if len(title) > MAX_TITLE_LENGTH:
         raise _fail(relative, front, "title", f"the title is longer than {MAX_TITLE_LENGTH}")
     slug = str(meta.get("slug") or parts[-1][: -len(".md")]).strip()
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):
         raise _fail(
             relative, front, "slug",
             f"slug {slug!r} must be lowercase letters, digits and hyphens",
         )
     category = str(meta.get("category") or (parts[0] if len(parts) > 1 else "general")).strip()
-    if not SLUG_RE.match(category):
+    if not SLUG_RE.fullmatch(category):
         raise _fail(relative, front, "category", f"category {category!r} is not a valid name")
     status = str(meta.get("status") or "published").strip().lower()
     if status not in STATUSES:

@@ -206,7 +206,7 @@ def _validate(form: ArticleForm, *, slug_owner: int | None) -> dict[str, str]:
         errors["title"] = "Give the article a title."
     elif len(form.title) > 200:
         errors["title"] = "Keep the title under 200 characters."
-    if not SLUG_RE.match(form.slug):
+    if not SLUG_RE.fullmatch(form.slug):
         errors["slug"] = "Use lowercase letters, digits and hyphens (for example reset-password)."
     elif form.slug in RESERVED_SLUGS:
         errors["slug"] = "That address is used by the help centre itself; choose another."
@@ -214,7 +214,7 @@ def _validate(form: ArticleForm, *, slug_owner: int | None) -> dict[str, str]:
         other = _article_row(form.slug)
         if other is not None and other.id != slug_owner:
             errors["slug"] = f"Another article already uses {form.slug!r}."
-    if not SLUG_RE.match(form.category):
+    if not SLUG_RE.fullmatch(form.category):
         errors["category"] = "Use a folder name: lowercase letters, digits and hyphens."
     if form.status not in EDITABLE_STATUSES:
         errors["status"] = "Choose published, draft or archived."
@@ -394,10 +394,11 @@ def rename_article(slug: str, new_slug: str, editor: Editor) -> SaveResult:
     row = _article_row(slug)
     if row is None:
         raise EditError({"new_slug": "That article no longer exists."})
-    new_slug = (new_slug or "").strip().lower()
+    # Only spaces are forgiven: a slug sent with a newline was not typed in the form.
+    new_slug = (new_slug or "").strip(" ").lower()
     if new_slug == slug:
         raise EditError({"new_slug": "That is already the article's slug."})
-    if not SLUG_RE.match(new_slug) or new_slug in RESERVED_SLUGS:
+    if not SLUG_RE.fullmatch(new_slug) or new_slug in RESERVED_SLUGS:
         raise EditError({"new_slug": "Use lowercase letters, digits and hyphens."})
     if _article_row(new_slug) is not None:
         raise EditError({"new_slug": f"Another article already uses {new_slug!r}."})

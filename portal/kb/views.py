@@ -8,7 +8,9 @@ from flask import Blueprint, Response, abort, current_app, make_response, redire
 from flask_login import current_user
 
 from portal.accounts.decorators import public
+from portal.inputs import parse_int
 from portal.kb import services
+from portal.security import MAX_ROW_ID
 from portal.visitor import current_visitor_id
 from portal.web import is_htmx, render
 
@@ -28,10 +30,8 @@ def _audiences() -> tuple[str, ...]:
 
 
 def _int_arg(name: str, default: int) -> int:
-    try:
-        return int(request.args.get(name, default))
-    except (TypeError, ValueError):
-        return default
+    value = parse_int(request.args.get(name), minimum=0, maximum=MAX_ROW_ID)
+    return default if value is None else value
 
 
 @bp.get("/kb")
@@ -91,7 +91,7 @@ def _record_after_response(response: Response, query: str, total: int, search_id
 def open_result():
     """A search result's link: records which result was opened, then shows the article."""
     slug = request.args.get("slug", "")
-    if not services.SLUG_RE.match(slug):
+    if not services.SLUG_RE.fullmatch(slug):
         abort(404)
     search_id = request.args.get("sid", "")
     if search_id:

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.inputs import parse_row_id
 from portal.metrics import definitions as d
 from portal.metrics import queries, rollup
 from portal.tickets import services as tickets
@@ -115,7 +116,8 @@ class Dashboard:
 def _agent_names(keys: set[str]) -> dict[str, str]:
     names = {d.NOBODY: "(unassigned)"}
     for key in keys - {d.NOBODY}:
-        user = accounts.get_user(int(key)) if key.isdigit() else None
+        user_id = parse_row_id(key)
+        user = accounts.get_user(user_id) if user_id is not None else None
         names[key] = user.name if user is not None else f"agent #{key} (removed)"
     return names
 

@@ -12,6 +12,7 @@ from werkzeug.routing import BuildError
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
+from portal.inputs import content_disposition
 from portal.metrics import charts, presentation, services
 from portal.web import render
 
@@ -137,7 +138,7 @@ def export(table: str) -> Response:
     return Response(
         buffer.getvalue(),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
+        headers={"Content-Disposition": content_disposition(f"{name}.csv"),
                  "X-Content-Type-Options": "nosniff"},
     )
 

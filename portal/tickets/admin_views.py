@@ -8,6 +8,7 @@ from flask import flash, redirect, request, url_for
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
+from portal.inputs import parse_row_id
 from portal.tickets import articles, services
 from portal.tickets.models import Assignment, TicketPriority, TicketSource
 from portal.tickets.services import TicketError
@@ -72,11 +73,11 @@ def update_team(slug: str):
 @bp.route("/teams/members", methods=["POST"])
 @role_required(Role.MANAGER)
 def set_member():
-    raw = request.form.get("user_id", "")
+    user_id = parse_row_id(request.form.get("user_id"))
     try:
-        if not raw.isdigit():
+        if user_id is None:
             raise TicketError("agent", "Choose an agent from the list.")
-        services.set_membership(int(raw), request.form.get("team", ""),
+        services.set_membership(user_id, request.form.get("team", ""),
                                 request.form.get("tier", ""))
     except TicketError as error:
         return _teams_page(422, errors={error.field: error.message})

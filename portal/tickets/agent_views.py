@@ -10,6 +10,7 @@ from flask_login import current_user
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.clock import utcnow
+from portal.inputs import parse_int, parse_row_id
 from portal.tickets import articles, macros, services, sla
 from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
@@ -155,9 +156,8 @@ def claim(number: int):
 def assign(number: int):
     ticket = _agent_ticket(number)
     raw = request.form.get("assignee_id", "")
-    try:
-        assignee = int(raw) if raw else None
-    except ValueError:
+    assignee = parse_row_id(raw)
+    if raw and assignee is None:
         return _failed(ticket, TicketError("assignee", "Choose an agent from the list."))
     try:
         ticket = services.assign(ticket.id, assignee, actor=Actor.of(current_user))
@@ -174,7 +174,8 @@ def escalate(number: int):
     raw_tier = request.form.get("from_tier", "")
     try:
         ticket = services.escalate(ticket.id, reason, actor=Actor.of(current_user),
-                                   expected_tier=int(raw_tier) if raw_tier.isdigit() else None)
+                                   expected_tier=parse_int(raw_tier, minimum=1,
+                                                           maximum=len(services.TIERS)))
     except TicketError as exc:
         return _failed(ticket, exc, reason_text=reason)
     return _done(ticket, f"Escalated to {services.tier_label(ticket.tier)}; the reason is in "
@@ -186,11 +187,11 @@ def escalate(number: int):
 def move_team(number: int):
     ticket = _agent_ticket(number)
     raw = request.form.get("team_id", "")
-    if raw and not raw.isdigit():
+    team_id = parse_row_id(raw)
+    if raw and team_id is None:
         return _failed(ticket, TicketError("team", "Choose a team from the list."))
     try:
-        ticket = services.move_team(ticket.id, int(raw) if raw else None,
-                                    actor=Actor.of(current_user))
+        ticket = services.move_team(ticket.id, team_id, actor=Actor.of(current_user))
     except TicketError as exc:
         return _failed(ticket, exc)
     return _done(ticket, "Team updated.")
@@ -249,18 +250,10 @@ def macro(number: int):
 MAX_QUEUE_PAGE = 10_000
 
 
-def _is_row_id(value: str) -> bool:
-    """Digits that fit the database's 32-bit ids; longer ones would overflow the query."""
-    return value.isdigit() and len(value) <= 9
-
-
 def _filters() -> QueueFilters:
     args = request.args
-    try:
-        # Bounded so the offset stays an integer the database can hold.
-        page = min(max(1, int(args.get("page", "1"))), MAX_QUEUE_PAGE)
-    except ValueError:
-        page = 1
+    # Bounded so the offset stays an integer the database can hold.
+    page = parse_int(args.get("page"), minimum=1, maximum=MAX_QUEUE_PAGE) or 1
     status = args.get("status", "active")
     if status not in {"active", "all", *(s.value for s in TicketStatus)}:
         status = "active"
@@ -270,10 +263,10 @@ def _filters() -> QueueFilters:
         {p.value for p in TicketPriority} else "",
         category=args.get("category", "")[:100],
         assignee=args.get("assignee", "") if args.get("assignee", "") in {"me", "none"}
-        or _is_row_id(args.get("assignee", "")) else "",
+        or parse_row_id(args.get("assignee")) else "",
         due=args.get("due", "") if args.get("due") in {"breached", "soon"} else "",
         team=args.get("team", "") if args.get("team", "") == "none"
-        or _is_row_id(args.get("team", "")) else "",
+        or parse_row_id(args.get("team")) else "",
         tier=args.get("tier", "") if args.get("tier", "") in
         {str(n) for n in range(1, len(services.TIERS) + 1)} else "",
         q=args.get("q", "")[:200],
@@ -299,7 +292,8 @@ def queue():
 @bp.route("/queue/bulk", methods=["POST"])
 @role_required(Role.AGENT)
 def bulk():
-    ids = [int(raw) for raw in request.form.getlist("ticket_id") if raw.isdigit()]
+    ids = [ticket_id for raw in request.form.getlist("ticket_id")
+           if (ticket_id := parse_row_id(raw)) is not None]
     action = request.form.get("action", "")
     back = url_for("tickets.queue")
     if not ids:
@@ -308,9 +302,10 @@ def bulk():
     actor = Actor.of(current_user)
     if action == "assign":
         raw = request.form.get("assignee_id", "")
-        if raw and not raw.isdigit():
-            abort(400)
-        result = services.bulk_assign(ids, int(raw) if raw else None, actor=actor)
+        assignee = parse_row_id(raw)
+        if raw and assignee is None:
+            abort(400, "Choose an agent from the list.")
+        result = services.bulk_assign(ids, assignee, actor=actor)
     elif action == "status":
         result = services.bulk_status(ids, request.form.get("status", ""), actor=actor)
     else:

@@ -55,7 +55,8 @@ class Assignment(StrEnum):
 
 
 # What a team's short name may look like (routing rules and the CLI use it).
-TEAM_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# \Z, not $: "$" also matches before a final newline.
+TEAM_SLUG = re.compile(r"\A[a-z0-9][a-z0-9-]{0,39}\Z")
 
 # Support tiers, lowest first; a ticket's `tier` is an index into this (1-based).
 TIERS = ("L1", "L2", "L3")

@@ -26,6 +26,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.inputs import parse_int
 from portal.tickets.models import TEAM_SLUG, TIERS, RoutingRuleSet, TicketPriority, TicketSource
 
 log = logging.getLogger(__name__)
@@ -313,8 +314,9 @@ def _tier(node: yaml.Node) -> int:
     labels = {label.upper(): number for number, label in enumerate(TIERS, 1)}
     if value in labels:
         return labels[value]
-    if value.isdigit() and 1 <= int(value) <= len(TIERS):
-        return int(value)
+    number = parse_int(value, minimum=1, maximum=len(TIERS))
+    if number is not None:
+        return number
     raise RuleFileError(_line(node), f"tier “{value}” is not one of: {', '.join(TIERS)}.")
 
 
@@ -360,7 +362,7 @@ def _rule(node: yaml.Node, number: int) -> Rule:
                                                  f"actions are: {', '.join(ACTIONS)}.")
         if key == "team":
             slug = _scalar(value_node, "team").lower()
-            if not TEAM_SLUG.match(slug):
+            if not TEAM_SLUG.fullmatch(slug):
                 raise RuleFileError(_line(value_node), f"team “{slug}” is not a team name "
                                                        "(lower-case letters, digits, hyphens).")
             values["set_team"] = slug

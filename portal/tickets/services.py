@@ -24,6 +24,7 @@ from portal.accounts.models import Role
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
+from portal.inputs import parse_int, parse_row_id
 from portal.tickets import articles, links, notify, routing, sla, teams
 from portal.tickets.errors import ConflictError, TicketError
 from portal.tickets.models import (
@@ -517,14 +518,14 @@ def queue(filters: QueueFilters, *, viewer_id: int | None = None) -> QueuePage:
         query = query.where(Ticket.assignee_id == viewer_id)
     elif filters.assignee == "none":
         query = query.where(Ticket.assignee_id.is_(None))
-    elif filters.assignee.isdigit():
-        query = query.where(Ticket.assignee_id == int(filters.assignee))
+    elif (assignee_id := parse_row_id(filters.assignee)) is not None:
+        query = query.where(Ticket.assignee_id == assignee_id)
     if filters.team == "none":
         query = query.where(Ticket.team_id.is_(None))
-    elif filters.team.isdigit():
-        query = query.where(Ticket.team_id == int(filters.team))
-    if filters.tier.isdigit():
-        query = query.where(Ticket.tier == int(filters.tier))
+    elif (team_id := parse_row_id(filters.team)) is not None:
+        query = query.where(Ticket.team_id == team_id)
+    if (tier := parse_int(filters.tier, minimum=1, maximum=len(TIERS))) is not None:
+        query = query.where(Ticket.tier == tier)
     if filters.due == "breached":
         query = query.where(Ticket.next_due < now)
     elif filters.due == "soon":
@@ -536,8 +537,8 @@ def queue(filters: QueueFilters, *, viewer_id: int | None = None) -> QueuePage:
         conditions: list[Any] = [func.lower(Ticket.subject).like(pattern),
                       func.lower(Ticket.requester_email).like(pattern)]
         # Ticket numbers are 32-bit integers: a longer number would overflow the column.
-        if number.isdigit() and len(number) <= 9:
-            conditions.append(Ticket.number == int(number))
+        if (wanted := parse_row_id(number)) is not None:
+            conditions.append(Ticket.number == wanted)
         query = query.where(or_(*conditions))
     if ordered_by_due:
         # Due times ascending: breached tickets (deadline passed) come first by construction.
@@ -1009,11 +1010,8 @@ def link_article(ticket_id: int, slug: str, *, actor: Actor) -> Ticket:
 
 
 def rate(ticket_id: int, score: Any, comment: str | None, *, actor: Actor) -> TicketRating:
-    try:
-        value = int(str(score).strip())
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 5:
+    value = parse_int(str(score).strip(), minimum=1, maximum=5)
+    if value is None:
         raise TicketError("score", "Please choose a rating from 1 to 5.")
     text = (comment or "").strip()
     if len(text) > 2000:

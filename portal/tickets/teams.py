@@ -122,9 +122,10 @@ def _set_default(team: Team) -> None:
 
 def create_team(slug: str, name: str, *, assignment: str = "manual",
                 default: bool = False) -> Team:
-    slug = slug.strip().lower()
+    # Only spaces are forgiven: a slug sent with a newline or tab was not typed in the form.
+    slug = slug.strip(" ").lower()
     name = " ".join(name.split())
-    if not TEAM_SLUG.match(slug):
+    if not TEAM_SLUG.fullmatch(slug):
         raise TicketError("slug", "The short name must be lower-case letters, digits and hyphens "
                                 "(up to 40), e.g. “billing”.")
     if not name or len(name) > 80:

@@ -24,7 +24,7 @@ from portal.web import render
 
 bp = Blueprint("tickets", __name__, template_folder="templates", url_prefix="/tickets")
 
-_FORM_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_FORM_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CHAT_SUGGEST_PATH = "/chat/suggest"
 
 
@@ -73,7 +73,7 @@ def new():
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = _form_values()
-        form_id = values["form_id"] if _FORM_ID.match(values["form_id"]) else None
+        form_id = values["form_id"] if _FORM_ID.fullmatch(values["form_id"]) else None
         try:
             ref = services.create_ticket(
                 subject=values["subject"], description=values["description"],
@@ -116,7 +116,7 @@ def suggestions():
         visitor = current_visitor_id()
         user_id = current_user.id if current_user.is_authenticated else None
         articles.record_search(query, len(hits), visitor_id=visitor, user_id=user_id)
-        if hits and _FORM_ID.match(form_id):
+        if hits and _FORM_ID.fullmatch(form_id):
             emit(EventKind.TICKET_FORM_SUGGESTIONS, commit=True, visitor_id=visitor,
                  form_id=form_id, article_slugs=[hit.slug for hit in hits])
     return render("tickets/_suggestions.html", query=query, hits=hits,

@@ -104,6 +104,37 @@ def test_validation_is_shown_inline_and_nothing_is_written(app, editor_kb, clien
     assert (editor_kb / "account/reset-password.md").read_text() == before
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("category", "account\n", "Use a folder name: lowercase letters, digits and hyphens."),
+    ("slug", "pair-wombat\n", "Use lowercase letters, digits and hyphens"),
+])
+def test_a_trailing_newline_in_a_slug_or_folder_is_refused_and_nothing_is_written(
+        app, editor_kb, client, login_as, field, value, message):
+    # Python's "$" matches before a final newline: "account\n" once made content/account\n/.
+    login_as(Role.EDITOR)
+    files_before = sorted(p.relative_to(editor_kb) for p in editor_kb.rglob("*"))
+    fields = {"title": "Pair the wombat sensor", "slug": "pair-wombat", "category": "account",
+              "status": "published", "audience": "public", "body": "Hold the wombat button."}
+    fields[field] = value
+    response = client.post("/kb/editor/new", data=fields)
+    assert response.status_code == 422
+    assert message in response.text
+    assert sorted(p.relative_to(editor_kb) for p in editor_kb.rglob("*")) == files_before
+    assert db.session.scalar(db.select(KbArticle).where(KbArticle.slug.like("pair-wombat%"))) \
+        is None
+
+
+def test_a_rename_to_a_slug_with_a_newline_is_refused(app, editor_kb, client, login_as):
+    login_as(Role.EDITOR)
+    response = client.post("/kb/editor/reset-password/rename",
+                           data={"new_slug": "forgot-password\n"})
+    assert response.status_code == 302
+    page = client.get(response.location).text
+    assert "Not renamed: Use lowercase letters, digits and hyphens." in page
+    assert (editor_kb / "account/reset-password.md").exists()
+    assert not list(editor_kb.rglob("forgot-password*"))
+
+
 def test_live_preview_is_sanitised_and_warns_about_missing_links(app, editor_kb, client,
                                                                  login_as):
     login_as(Role.EDITOR)

@@ -224,6 +224,36 @@ def test_agents_cannot_manage_teams(app, client, login_as) -> None:
     assert client.post("/tickets/teams", data={"slug": "x", "name": "X"}).status_code == 403
 
 
+def test_a_team_slug_with_a_newline_is_refused_by_the_form_and_the_command(
+        app, client, login_as, runner) -> None:
+    # Python's "$" matches before a final newline, so "billing\n" once passed as a slug.
+    login_as(Role.MANAGER)
+    for slug in ("billing\n", "bill\ning"):
+        response = client.post("/tickets/teams", data={"slug": slug, "name": "Billing"})
+        assert response.status_code == 422
+        assert "lower-case letters, digits and hyphens" in response.get_data(as_text=True)
+        result = runner.invoke(args=["tickets", "teams", "create", slug, "Billing"])
+        assert result.exit_code != 0 and "lower-case letters" in result.output
+    assert services.list_teams() == []
+
+
+def test_odd_numbers_in_the_team_forms_get_a_message(app, technical, new_ticket, customer,
+                                                     client, login, login_as) -> None:
+    ticket = new_ticket(customer)
+    login(technical[0])
+    for team_id in ("9" * 50, "9" * 20, "²", "-1"):
+        moved = client.post(f"/tickets/{ticket.number}/team", data={"team_id": team_id})
+        assert moved.status_code == 422, team_id
+        assert "Choose a team from the list." in moved.get_data(as_text=True)
+    client.post("/logout")
+    login_as(Role.MANAGER)
+    for user_id in ("9" * 50, "9" * 20, "²", "١٢٣"):
+        placed = client.post("/tickets/teams/members",
+                             data={"user_id": user_id, "team": "technical", "tier": "L1"})
+        assert placed.status_code == 422, user_id
+        assert "Choose an agent from the list." in placed.get_data(as_text=True)
+
+
 def test_team_commands(app, runner, make_user) -> None:
     agent = make_user(Role.AGENT, email="cli-agent@example.com")
     result = runner.invoke(args=["tickets", "teams", "create", "technical", "Technical",

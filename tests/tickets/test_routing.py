@@ -146,6 +146,7 @@ rules:
     ("rules:\n  - name: A\n    then: {team: a}\n  - name: A\n    then: {team: b}\n", 4,
      "two rules are called “A”"),
     ("rule:\n  - name: A\n", 1, "unknown top-level key “rule”"),
+    ("rules:\n  - name: A\n    then:\n      tier: \"²\"\n", 4, "tier “²” is not one of"),
     ("rules:\n  - name: A\n    then: {team: a}\n    then: {team: b}\n", 4, "appears twice"),
 ])
 def test_bad_rule_files_are_refused_with_the_line(text, line, message) -> None:

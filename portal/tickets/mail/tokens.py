@@ -24,10 +24,11 @@ TICKET_HEADER = "X-Portal-Ticket"
 REPLY_ABOVE_MARKER = "##- Please type your reply above this line -##"
 
 _TOKEN = f"([0-9a-f]{{{TOKEN_CHARS}}})"
-_SUBJECT_TAG = re.compile(r"\[#(\d{1,12})-" + _TOKEN + r"\]")
-_PLAIN_TAG = re.compile(r"^\s*\[#(\d{1,12})\]")
-_HEADER_VALUE = re.compile(r"^\s*(\d{1,12})-" + _TOKEN + r"\s*$")
-_MESSAGE_ID = re.compile(r"<[^<>@]*\.t(\d{1,12})-" + _TOKEN + r"@[^<>]+>")
+# [0-9], not \d: \d takes any Unicode digit, and int() reads "١٢٣" as 123.
+_SUBJECT_TAG = re.compile(r"\[#([0-9]{1,12})-" + _TOKEN + r"\]")
+_PLAIN_TAG = re.compile(r"^\s*\[#([0-9]{1,12})\]")
+_HEADER_VALUE = re.compile(r"\s*([0-9]{1,12})-" + _TOKEN + r"\s*")
+_MESSAGE_ID = re.compile(r"<[^<>@]*\.t([0-9]{1,12})-" + _TOKEN + r"@[^<>]+>")
 
 
 def reply_token(ticket_number: int) -> str:
@@ -76,7 +77,7 @@ def ticket_number_from(subject: str, references: str, ticket_header: str) -> int
     or mistyped token makes a new ticket instead of writing into someone else's.
     """
     candidates = [m.groups() for m in _MESSAGE_ID.finditer(references or "")]
-    header = _HEADER_VALUE.match(ticket_header or "")
+    header = _HEADER_VALUE.fullmatch(ticket_header or "")
     if header:
         candidates.append(header.groups())
     candidates += [m.groups() for m in _SUBJECT_TAG.finditer(subject or "")]

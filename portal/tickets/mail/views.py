@@ -9,6 +9,7 @@ from flask_login import login_required
 
 from portal.accounts.decorators import public
 from portal.extensions import db
+from portal.inputs import content_disposition
 from portal.tickets.mail import intake
 from portal.tickets.mail.models import TicketAttachment
 from portal.tickets.models import Ticket
@@ -31,8 +32,11 @@ def _download(ticket: Ticket, attachment_id: int) -> Any:
         else "application/octet-stream"
     # Rows stored before names were neutralised on arrival get the same treatment here.
     name = file_name(attachment.filename) or f"attachment-{attachment.id}"
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name,
-                     max_age=0)
+    response = send_file(path, mimetype=mimetype, as_attachment=True, download_name=name,
+                         max_age=0)
+    # The portal's one builder makes the name safe to send as a header, in any script.
+    response.headers["Content-Disposition"] = content_disposition(name)
+    return response
 
 
 @bp.route("/<int:number>/attachments/<int:attachment_id>")
