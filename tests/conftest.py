@@ -292,6 +292,11 @@ def page(browser, request: pytest.FixtureRequest):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
+    # Assertions wait as long as actions do: a streamed chat answer on two busy cores can
+    # take longer than Playwright's 5 s default to start, and that is not what is tested.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
