@@ -17,6 +17,7 @@ import codecs
 import quopri
 import re
 import unicodedata
+from urllib.parse import quote
 
 # A subject is at most 200 characters, plus the ticket tag and "We received your
 # request: ": anything longer was not typed by a person, and long headers get folded
@@ -35,6 +36,10 @@ _BETWEEN_WORDS = re.compile(r"(?<=\?=)\s+(?==\?[^?\s]{1,60}\?[qQbB]\?)")
 _KEPT_FORMAT = {"\u200c", "\u200d"}
 _TAGS = range(0xE0020, 0xE0080)
 _NOT_IN_FILE_NAMES = re.compile(r'[<>:"|?*]')
+# What the plain `filename=` fallback keeps: an RFC 6266 token, no quotes or separators.
+_UNSAFE_IN_FALLBACK = re.compile(r"[^A-Za-z0-9._-]+")
+_PATH_SEPARATORS = re.compile(r"[/\\]+")
+_SUFFIX = re.compile(r"\.([A-Za-z0-9]{1,10})\Z")
 _RESERVED_FILE_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
                         *(f"LPT{n}" for n in range(1, 10))}
 
@@ -147,3 +152,30 @@ def file_name(text: str) -> str:
         ending = f".{extension}" if extension else ""
         name = stem[: MAX_FILE_NAME_CHARS - len(ending)].rstrip(" .") + ending
     return name
+
+
+def _without_controls(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+
+
+def _ascii_fallback(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    suffix = _SUFFIX.search(decomposed)
+    stem = decomposed[:suffix.start()] if suffix else decomposed
+    stem = _UNSAFE_IN_FALLBACK.sub("_", stem).strip("._-")[:MAX_FILE_NAME_CHARS] or "download"
+    return f"{stem}.{suffix.group(1)}" if suffix else stem
+
+
+def content_disposition(filename: str, *, attachment: bool = True) -> str:
+    """The Content-Disposition header for a download named `filename` (RFC 6266): a plain
+    ASCII `filename=` every browser reads, and the full name as UTF-8 in `filename*=`.
+
+    A server cannot send non-Latin-1 text in a header (a CSV export named in Arabic digits
+    hung the connection), and CR/LF would split it.
+    """
+    name = _PATH_SEPARATORS.sub("_", _without_controls(filename)).strip(" ._")
+    name = name[-MAX_FILE_NAME_CHARS:] or "download"
+    disposition = "attachment" if attachment else "inline"
+    return (f"{disposition}; filename={_ascii_fallback(name)}; "
+            f"filename*=UTF-8''{quote(name, safe='')}")
+

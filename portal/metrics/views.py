@@ -12,8 +12,8 @@ from werkzeug.routing import BuildError
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
-from portal.inputs import content_disposition
 from portal.metrics import charts, presentation, services
+from portal.untrusted import content_disposition
 from portal.web import render
 
 bp = Blueprint("metrics", __name__, url_prefix="/metrics", template_folder="templates")

@@ -451,7 +451,7 @@ def test_unicode_digits_in_the_queue_filters_show_the_queue(world: World, name: 
 ])
 def test_a_download_header_keeps_the_name_and_carries_only_safe_ascii(
         filename: str, fallback: str, utf8: str) -> None:
-    from portal.inputs import content_disposition
+    from portal.untrusted import content_disposition
 
     header = content_disposition(filename)
     assert header == f"attachment; filename={fallback}; filename*=UTF-8''{utf8}"

@@ -435,4 +435,4 @@ def test_mailed_attachments_are_stored_and_offered_under_a_neutral_name(
                     and ch != " "]
         assert "X-Injected" not in response.headers
     first = browser.get(f"/tickets/{ticket.number}/attachments/{stored[0].id}")
-    assert 'filename="oldtxt.exe X-Injected_ 1"' in first.headers["Content-Disposition"]
+    assert "filename*=UTF-8''oldtxt.exe%20X-Injected_%201" in first.headers["Content-Disposition"]

@@ -9,12 +9,11 @@ from flask_login import login_required
 
 from portal.accounts.decorators import public
 from portal.extensions import db
-from portal.inputs import content_disposition
 from portal.tickets.mail import intake
 from portal.tickets.mail.models import TicketAttachment
 from portal.tickets.models import Ticket
 from portal.tickets.views import _tracked, bp, user_ticket
-from portal.untrusted import file_name
+from portal.untrusted import content_disposition, file_name
 
 # Files are always downloaded, never shown in the portal's origin (an HTML or SVG file
 # from a stranger would run there); these types keep their name for the browser.
