@@ -6,39 +6,24 @@ import re
 import secrets
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
-from werkzeug.wrappers import Response
 
 from portal.accounts.decorators import public
 from portal.events import EventKind, emit
-from portal.tickets import articles, links, services
+from portal.tickets import articles, services
+from portal.tickets.agent_views import agent_page, agent_reply
+from portal.tickets.blueprint import bp, is_agent, tracked_ticket, user_ticket
 from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
 from portal.tickets.services import Actor, TicketError
 from portal.visitor import current_visitor_id
 from portal.web import render
 
-bp = Blueprint("tickets", __name__, template_folder="templates", url_prefix="/tickets")
-
 _FORM_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CHAT_SUGGEST_PATH = "/chat/suggest"
-
-
-def is_agent(user: Any) -> bool:
-    return bool(user.is_authenticated) and Actor.of(user).staff
-
-
-def user_ticket(number: int) -> Ticket:
-    """The ticket if the signed-in user may see it; 404 otherwise, existing or not."""
-    ticket = services.get_ticket(number)
-    if ticket is None:
-        abort(404)
-    if not is_agent(current_user) and ticket.requester_id != current_user.id:
-        abort(404)
-    return ticket
 
 
 # --- my tickets and the form --------------------------------------------------------
@@ -155,8 +140,6 @@ def _urls_for_token(token: str) -> dict[str, str]:
 def detail(number: int):
     ticket = user_ticket(number)
     if is_agent(current_user):
-        from portal.tickets.agent_views import agent_page
-
         return agent_page(ticket)
     return _customer_page(ticket, _urls_for_number(number))
 
@@ -213,8 +196,6 @@ def _do_rate(ticket: Ticket, urls: dict[str, str], actor: Actor) -> Any:
 def reply(number: int):
     ticket = user_ticket(number)
     if is_agent(current_user):
-        from portal.tickets.agent_views import agent_reply
-
         return agent_reply(ticket)
     return _do_reply(ticket, _urls_for_number(number), _requester_actor(ticket))
 
@@ -247,18 +228,10 @@ def rate(number: int):
 # --- anonymous requesters: the signed tracking link ---------------------------------------
 
 
-def _tracked(token: str) -> Ticket | Response | tuple[str, int]:
-    try:
-        return services.ticket_from_tracking_token(token)
-    except links.TrackingLinkError as exc:
-        return render("tickets/link_problem.html", message=exc.message,
-                      expired=exc.expired), 410 if exc.expired else 404
-
-
 @bp.route("/track/<token>")
 @public
 def track(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _customer_page(ticket, _urls_for_token(token))
@@ -267,7 +240,7 @@ def track(token: str):
 @bp.route("/track/<token>/reply", methods=["POST"])
 @public
 def track_reply(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_reply(ticket, _urls_for_token(token), _requester_actor(ticket))
@@ -276,7 +249,7 @@ def track_reply(token: str):
 @bp.route("/track/<token>/reopen", methods=["POST"])
 @public
 def track_reopen(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_status(ticket, _urls_for_token(token), _requester_actor(ticket),
@@ -286,7 +259,7 @@ def track_reopen(token: str):
 @bp.route("/track/<token>/close", methods=["POST"])
 @public
 def track_close(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_status(ticket, _urls_for_token(token), _requester_actor(ticket),
@@ -296,7 +269,7 @@ def track_close(token: str):
 @bp.route("/track/<token>/rate", methods=["GET", "POST"])
 @public
 def track_rate(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_rate(ticket, _urls_for_token(token), _requester_actor(ticket))
