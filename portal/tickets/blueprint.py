@@ -35,9 +35,10 @@ def user_ticket(number: int) -> Ticket:
 
 
 def tracked_ticket(token: str) -> Ticket | Response | tuple[str, int]:
-    """The ticket a tracking link opens, or the page that says what is wrong with the link."""
+    """The ticket a tracking link opens (verifying its requester on first use), or the page
+    that says what is wrong with the link."""
     try:
-        return services.ticket_from_tracking_token(token)
+        return services.open_tracking_link(token)
     except links.TrackingLinkError as exc:
         return render("tickets/link_problem.html", message=exc.message,
                       expired=exc.expired), 410 if exc.expired else 404

@@ -122,7 +122,15 @@ def customer_url(ticket: Ticket, *, external: bool = False) -> str:
 
 
 def ref_of(ticket: Ticket) -> TicketRef:
-    return TicketRef(ticket.id, ticket.number or NUMBER_OFFSET + ticket.id, customer_url(ticket))
+    """The new ticket's number and where its requester goes next.
+
+    Right after submitting, an anonymous requester is sent to the page that says to check
+    their inbox, never to the tracking link: the address they typed may be someone else's.
+    """
+    number = ticket.number or NUMBER_OFFSET + ticket.id
+    if ticket.requester_id is None:
+        return TicketRef(ticket.id, number, f"/tickets/sent/{number}")
+    return TicketRef(ticket.id, number, customer_url(ticket))
 
 
 def audit(ticket_id: int, actor: Actor, action: str, old: Any = None, new: Any = None,

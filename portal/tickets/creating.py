@@ -13,7 +13,7 @@ from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
-from portal.tickets import articles, notify, sla
+from portal.tickets import articles, limits, notify, sla
 from portal.tickets.assigning import notify_assigned
 from portal.tickets.common import (
     MAX_NAME,
@@ -41,7 +41,9 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
                   category: str | None = None, priority: str = "normal", source: str = "form",
                   conversation_id: int | None = None, article_slugs: Sequence[str] = (),
                   transcript: str | None = None, visitor_id: str | None = None,
-                  form_id: str | None = None) -> TicketRef:
+                  form_id: str | None = None, client_ip: str | None = None) -> TicketRef:
+    """Open a ticket. `client_ip` is the address of the web request that asks for it: an
+    anonymous web request is counted against the per-browser and per-address limits."""
     subject = clean_line(subject)
     if not subject:
         raise TicketError("subject", "Please give your ticket a subject.")
@@ -72,6 +74,10 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
             ) from None
         name = name or email.split("@")[0]
 
+    # Counted only once the form is valid, so correcting a typo costs nothing.
+    if requester_id is None and client_ip is not None:
+        limits.count_anonymous_ticket(visitor_id, client_ip)
+
     # A changed rule file is activated here, saved with the ticket in one transaction.
     routed = route(subject=subject, description=description, category=category,
                    source=str(source_value), requester_email=email, priority=str(priority_value))
@@ -89,6 +95,8 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
         assignee_id=routed.assignee_id,
         created_at=now, updated_at=now,
         first_response_due=now + due.first_response, resolution_due=now + due.resolution,
+        # Only a signed-in requester has proved the address; anyone else has typed it.
+        requester_verified_at=now if requester_id is not None else None,
         version=1,
     )
     ticket.next_due = next_due_for(ticket.status, None, ticket.first_response_due,

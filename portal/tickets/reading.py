@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.tickets import links, sla, teams
+from portal.tickets import sla, teams
 from portal.tickets.common import agent_names, parse_enum, reopen_window
 from portal.tickets.models import (
     ACTIVE_STATUSES,
@@ -46,6 +46,8 @@ class TicketSummary:
     countdown: str
     team_name: str = ""
     tier: str = "L1"
+    # False while an anonymous requester's address is only what they typed.
+    requester_verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,6 @@ class QueuePage:
 
 def get_ticket(number: int) -> Ticket | None:
     return db.session.scalar(select(Ticket).where(Ticket.number == number))
-
-
-def ticket_from_tracking_token(token: str) -> Ticket:
-    """The ticket a signed link opens; raises links.TrackingLinkError with a clear message."""
-    ticket_id, email = links.read_token(token)
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None or ticket.requester_email.lower() != email:
-        raise links.TrackingLinkError("This tracking link is not valid.", expired=False)
-    return ticket
 
 
 def thread(ticket: Ticket, *, include_notes: bool) -> list[TicketMessage]:
@@ -128,6 +121,7 @@ def _summaries(tickets: Sequence[Any], now: datetime) -> list[TicketSummary]:
             countdown=sla.countdown(t.next_due, now),
             team_name=team_of.get(t.team_id, "") if t.team_id else "",
             tier=tier_label(t.tier),
+            requester_verified=t.requester_verified_at is not None,
         )
         for t in tickets
     ]
@@ -136,7 +130,7 @@ def _summaries(tickets: Sequence[Any], now: datetime) -> list[TicketSummary]:
 _SUMMARY_COLUMNS = (
     Ticket.id, Ticket.number, Ticket.subject, Ticket.status, Ticket.priority, Ticket.category,
     Ticket.requester_name, Ticket.requester_email, Ticket.assignee_id, Ticket.created_at,
-    Ticket.updated_at, Ticket.next_due, Ticket.team_id, Ticket.tier,
+    Ticket.updated_at, Ticket.next_due, Ticket.team_id, Ticket.tier, Ticket.requester_verified_at,
 )
 
 

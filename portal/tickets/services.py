@@ -38,7 +38,7 @@ from portal.tickets.common import (
 )
 from portal.tickets.creating import create_ticket
 from portal.tickets.dispatch import RouteResult, route, routing_status
-from portal.tickets.errors import ConflictError, TicketError
+from portal.tickets.errors import ConflictError, TicketError, TooManyTickets
 from portal.tickets.models import TIERS, tier_label
 from portal.tickets.reading import (
     QueueFilters,
@@ -52,6 +52,10 @@ from portal.tickets.reading import (
     rating_for,
     requester_tickets,
     thread,
+)
+from portal.tickets.requesters import (
+    open_tracking_link,
+    submitted_ticket,
     ticket_from_tracking_token,
 )
 from portal.tickets.sweep import SweepReport, sweep_slas
@@ -68,11 +72,12 @@ from portal.tickets.teams import (
 
 __all__ = [
     "Actor", "BulkResult", "ConflictError", "QueueFilters", "QueuePage", "SweepReport",
-    "TicketError", "TicketRef", "TicketSummary", "add_note", "agent_choices", "assign",
+    "TicketError", "TicketRef", "TicketSummary", "TooManyTickets", "add_note", "agent_choices",
+    "assign",
     "bulk_assign", "bulk_status", "can_reopen", "change_priority", "change_status", "claim",
     "close", "create_ticket", "customer_url", "get_ticket", "link_article", "queue",
     "rate", "rating_for", "reopen", "reply", "requester_tickets", "sweep_slas", "thread",
-    "ticket_from_tracking_token", "audit_trail",
+    "ticket_from_tracking_token", "audit_trail", "open_tracking_link", "submitted_ticket",
     # limits the mail intake fits its messages to
     "AGENT_ROLES", "MAX_NAME", "MAX_REASON", "MAX_SUBJECT", "NUMBER_OFFSET",
     "max_message_chars",

@@ -18,7 +18,7 @@ from portal.tickets.agent_views import agent_page, agent_reply
 from portal.tickets.blueprint import bp, is_agent, tracked_ticket, user_ticket
 from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
-from portal.tickets.services import Actor, TicketError
+from portal.tickets.services import Actor, TicketError, TooManyTickets
 from portal.visitor import current_visitor_id
 from portal.web import render
 
@@ -55,6 +55,7 @@ def _form_values() -> dict[str, str]:
 def new():
     signed_in = current_user.is_authenticated
     errors: dict[str, str] = {}
+    headers: dict[str, str] = {}
     if request.method == "POST":
         values = _form_values()
         form_id = values["form_id"] if _FORM_ID.match(values["form_id"]) else None
@@ -66,16 +67,18 @@ def new():
                 requester_name=None if signed_in else values["name"],
                 category=values["category"] or None, priority=values["priority"] or "normal",
                 source="form", visitor_id=current_visitor_id(), form_id=form_id,
+                client_ip=None if signed_in else request.remote_addr or "",
             )
+        except TooManyTickets as exc:
+            errors[exc.field] = exc.message
+            headers["Retry-After"] = str(exc.retry_after)
         except TicketError as exc:
             errors[exc.field] = exc.message
         else:
             if signed_in:
                 flash(f"Thanks — ticket #{ref.number} is in. We will reply here and by email.",
                       "success")
-            else:
-                flash(f"Thanks — ticket #{ref.number} is in. We emailed you a link to follow it; "
-                      "this page is that link, so you may bookmark it.", "success")
+            # Anonymous: the page that says to check the inbox, never the ticket itself.
             return redirect(ref.url)
     else:
         values = {"priority": "normal", "form_id": secrets.token_urlsafe(12)}
@@ -85,7 +88,19 @@ def new():
         "tickets/new.html", values=values, errors=errors, signed_in=signed_in,
         categories=articles.category_choices(), priorities=[p.value for p in TicketPriority],
         chat_suggest=_chat_suggest_available(),
-    ), 422 if errors else 200
+    ), (429 if headers else 422) if errors else 200, headers
+
+
+@bp.route("/sent/<int:number>")
+@public
+def sent(number: int):
+    """After an anonymous ticket: where its link went. Only the browser that sent it sees
+    this; the ticket itself opens through the emailed link alone."""
+    ticket = services.submitted_ticket(number, current_visitor_id())
+    if ticket is None:
+        abort(404)
+    return render("tickets/sent.html", ticket=ticket,
+                  link_days=current_app.config.get("TICKET_LINK_MAX_AGE_DAYS", 30))
 
 
 @bp.route("/new/suggestions")
