@@ -98,6 +98,8 @@ SECURITY_OVERRIDES: dict[str, Any] = {
     "LOGIN_LIMIT_PER_ACCOUNT": 10_000,
     "CHAT_LIMIT_PER_SESSION": 10_000,
     "CHAT_LIMIT_PER_IP": 10_000,
+    "TICKET_LIMIT_PER_SESSION": 10_000,
+    "TICKET_LIMIT_PER_IP": 10_000,
     # Fold events into the dashboard's figures at once, not after a few seconds.
     "METRICS_SETTLE_SECONDS": 0,
 }
@@ -149,16 +151,18 @@ def _seed(world: World) -> None:
         subject=PRIVATE_SUBJECT, description="Only I and the support team may read this.",
         requester_id=world.user_ids["customer"], requester_email=None, requester_name=None)
     world.ticket_number = ref.number
-    anon = ticket_services.create_ticket(
-        subject="Anonymous requester's question", description="Sent without an account.",
-        requester_id=None, requester_email="robin@security.example", requester_name="Robin")
-    world.anon_ticket_number = anon.number
-    world.tracking_token = _mailed_token(anon.number)
     _seed_mailed_attachments(world)
     for persona in PERSONAS:
         world.clients[persona] = world.app.test_client()  # type: ignore[assignment]
         if persona != "anonymous":
             world.sign_in(persona)
+    # The anonymous persona's browser sends a ticket through the form; its link is mailed.
+    sent = world.clients["anonymous"].post("/tickets/new", data={
+        "subject": "Anonymous requester's question", "description": "Sent without an account.",
+        "email": "robin@security.example", "name": "Robin"})
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:400]
+    world.anon_ticket_number = int(sent.location.rsplit("/", 1)[1])
+    world.tracking_token = _mailed_token(world.anon_ticket_number)
     # The customer's own chat, started in their browser.
     customer = world.clients["customer"]
     customer.post("/chat/messages", data={"message": "How do I share access with my family?"})
