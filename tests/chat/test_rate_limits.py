@@ -123,3 +123,19 @@ def test_anonymous_hand_offs_are_limited_and_the_draft_is_kept(app: Any, client:
     assert "several tickets in a short time" in page and "Order 2 never arrived" in page
     assert db.session.scalar(select(func.count()).select_from(Ticket)) == 2
     assert _hand_off(app.test_client(), "203.0.113.61", 3).status_code == 200
+
+
+def test_the_browser_shows_the_wait_message_and_keeps_the_draft(app: Any, page: Any,
+                                                                live_server: str) -> None:
+    from playwright.sync_api import expect
+
+    from tests.chat.test_browser import say
+
+    app.config["CHAT_LIMIT_PER_SESSION"] = 1
+    page.goto(live_server + "/")
+    say(page, QUESTION, "answer")
+    page.fill("#chat-input", "And how do I change my email?")
+    page.get_by_role("button", name="Send").click()
+    # htmx leaves error answers unswapped unless told: the 429 fragment must reach the page.
+    expect(page.get_by_text("faster than I can answer")).to_be_visible()
+    expect(page.locator("#chat-input")).to_have_value("And how do I change my email?")
