@@ -73,8 +73,16 @@ class Settings:
     # ends this long after signing in, together with its cookie.
     SESSION_IDLE_DAYS: int = 14
     SESSION_REMEMBER_DAYS: int = 30
+    # Bot answers (chat messages and /chat/suggest together) per CHAT_LIMIT_WINDOW seconds:
+    # per anonymous browser, per signed-in account, and per address for everyone.
     CHAT_LIMIT_PER_SESSION: int = 20
+    CHAT_LIMIT_PER_USER: int = 40
     CHAT_LIMIT_PER_IP: int = 60
+    CHAT_LIMIT_WINDOW: int = 60
+    # Tickets opened without an account, per browser and per address, per window (seconds).
+    TICKET_LIMIT_PER_SESSION: int = 5
+    TICKET_LIMIT_PER_IP: int = 20
+    TICKET_LIMIT_WINDOW: int = 3600
 
     SMTP_HOST: str = ""
     SMTP_PORT: int = 25

@@ -78,3 +78,46 @@ def test_the_factory_module_holds_only_create_app():
     tree = ast.parse((PORTAL / "__init__.py").read_text())
     definitions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
     assert definitions == ["create_app"]
+
+
+def _module_name(path: Path) -> str:
+    parts = ("portal", *path.relative_to(PORTAL).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_cycle(package: str) -> list[str]:
+    """One chain of modules in `package` importing each other in a circle (even inside a
+    function), or []; `from portal.x import mod` counts as an import of mod only."""
+    modules = {_module_name(path): path for path in PORTAL.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        if not name.startswith(package + "."):
+            continue
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                named = {f"{node.module}.{alias.name}" for alias in node.names}
+                found = named & modules.keys()
+                targets |= found or ({node.module} - {package})
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+        graph[name] = {target for target in targets if target in modules and target != name}
+
+    def walk(name: str, chain: list[str]) -> list[str]:
+        for target in sorted(graph.get(name, ())):
+            if target in chain:
+                return [*chain[chain.index(target):], target]
+            found = walk(target, [*chain, target])
+            if found:
+                return found
+        return []
+
+    for start in sorted(graph):
+        cycle = walk(start, [start])
+        if cycle:
+            return cycle
+    return []
+
+
+def test_ticket_modules_import_each_other_without_a_circle():
+    assert _import_cycle("portal.tickets") == []

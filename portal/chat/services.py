@@ -572,8 +572,10 @@ def save_draft(conversation: Conversation, fields: dict[str, str]) -> None:
     db.session.commit()
 
 
-def submit_handoff(conversation: Conversation, fields: dict[str, str], *, user: Any) -> Any:
-    """Create the ticket through tickets.services; raises its TicketError on bad fields."""
+def submit_handoff(conversation: Conversation, fields: dict[str, str], *, user: Any,
+                   client_ip: str | None = None) -> Any:
+    """Create the ticket through tickets.services; raises its TicketError on bad fields
+    (TooManyTickets when an anonymous visitor at `client_ip` opened too many)."""
     from portal.tickets import services as ticket_services
 
     save_draft(conversation, fields)  # nothing typed is lost if validation fails
@@ -592,6 +594,7 @@ def submit_handoff(conversation: Conversation, fields: dict[str, str], *, user: 
         article_slugs=tried_articles(conversation),
         transcript=transcript_of(conversation),
         visitor_id=conversation.visitor_id,
+        client_ip=None if signed_in else client_ip,
     )
     conversation = db.session.get(Conversation, conversation.id) or conversation
     if flow.can(conversation.state, flow.Event.TICKET_CREATED):

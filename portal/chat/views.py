@@ -71,17 +71,28 @@ def _message_or_404(conversation: Conversation, message_id: int) -> Message:
     return message
 
 
-def _rate_limited() -> str | None:
+def _bot_answer_wait() -> int:
+    """Count one bot answer (a chat reply or a short suggestion); the seconds to wait when
+    over a limit, else 0. Each answer may be a paid LLM call, so nobody gets them unmetered:
+    a signed-in customer has a larger budget of their own, an anonymous browser a smaller
+    one, and every address one that its visitors share."""
     config = current_app.config
-    per_session = Limit(int(config.get("CHAT_LIMIT_PER_SESSION", 20)), 60)
-    per_ip = Limit(int(config.get("CHAT_LIMIT_PER_IP", 60)), 60)
-    for key, limit in ((f"chat:v:{current_visitor_id()}", per_session),
-                       (f"chat:ip:{request.remote_addr}", per_ip)):
-        verdict = limiter().hit(key, limit)
+    window = int(config.get("CHAT_LIMIT_WINDOW", 60))
+    if current_user.is_authenticated:
+        own = (f"chat:u:{current_user.id}", int(config.get("CHAT_LIMIT_PER_USER", 40)))
+    else:
+        own = (f"chat:v:{current_visitor_id()}", int(config.get("CHAT_LIMIT_PER_SESSION", 20)))
+    for key, count in (own, (f"chat:ip:{request.remote_addr}",
+                             int(config.get("CHAT_LIMIT_PER_IP", 60)))):
+        verdict = limiter().hit(key, Limit(count, window))
         if not verdict.allowed:
-            return (f"You're sending messages faster than I can answer. Please wait "
-                    f"{verdict.retry_after} seconds and try again.")
-    return None
+            return verdict.retry_after
+    return 0
+
+
+def _too_fast(seconds: int) -> str:
+    return (f"You're sending messages faster than I can answer. Please wait {seconds} "
+            f"seconds and try again.")
 
 
 def _page(conversation: Conversation | None, error: str | None = None, draft: str = "",
@@ -106,10 +117,11 @@ def home() -> Any:
 def post_message() -> Any:
     raw = request.form.get("message", "")
     conversation = _posted_conversation()
-    limited = _rate_limited()
-    if limited:
-        return _page(conversation, error=limited, draft=raw[: services.MAX_MESSAGE_CHARS],
-                     status=429)
+    wait = _bot_answer_wait()
+    if wait:
+        body, status = _page(conversation, error=_too_fast(wait),
+                             draft=raw[: services.MAX_MESSAGE_CHARS], status=429)
+        return body, status, {"Retry-After": str(wait)}
     try:
         services.clean_message(raw)
     except services.ChatError as exc:
@@ -204,6 +216,7 @@ _FIELDS = ("subject", "description", "category", "priority", "email", "name")
 def handoff(conversation_id: int) -> Any:
     conversation = _conversation_or_404(conversation_id)
     errors: dict[str, str] = {}
+    headers: dict[str, str] = {}
     if request.method == "POST":
         fields = {k: request.form.get(k, "") for k in _FIELDS if k in request.form}
         if request.form.get("action") == "save":
@@ -213,10 +226,14 @@ def handoff(conversation_id: int) -> Any:
             services.save_draft(conversation, fields)
             errors["email"] = "Please give an email address so we can reply."
         else:
-            from portal.tickets.services import TicketError
+            from portal.tickets.services import TicketError, TooManyTickets
 
             try:
-                ref = services.submit_handoff(conversation, fields, user=current_user)
+                ref = services.submit_handoff(conversation, fields, user=current_user,
+                                              client_ip=request.remote_addr or "")
+            except TooManyTickets as exc:
+                errors[exc.field] = exc.message
+                headers["Retry-After"] = str(exc.retry_after)
             except TicketError as exc:
                 errors[exc.field] = exc.message
             else:
@@ -226,7 +243,8 @@ def handoff(conversation_id: int) -> Any:
                   form=form, errors=errors, categories=services.ticket_categories(),
                   transcript=services.transcript_of(conversation),
                   tried=kb_services.article_refs(services.tried_articles(conversation),
-                                                 _audiences())), 422 if errors else 200
+                                                 _audiences())), \
+        (429 if headers else 422) if errors else 200, headers
 
 
 @bp.route("/chat/suggest")
@@ -235,6 +253,10 @@ def suggest() -> Any:
     query = (request.args.get("q") or "").strip()
     reply = None
     if len(query) >= 8:
+        wait = _bot_answer_wait()
+        if wait:
+            return render("chat/_suggest.html", "chat/_suggest.html", reply=None, query=query,
+                          wait=wait), 429, {"Retry-After": str(wait)}
         try:
             cleaned = services.clean_message(query[: services.MAX_MESSAGE_CHARS])
             reply = services.answer_question(cleaned, audiences=_audiences())

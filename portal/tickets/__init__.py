@@ -6,12 +6,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from portal.tickets import admin_views, agent_views  # noqa: F401 - routes on bp
+    from portal.tickets import admin_views, agent_views, views  # noqa: F401 - routes on bp
+    from portal.tickets.blueprint import bp
     from portal.tickets.cli import tickets_cli
     from portal.tickets.mail import views as mail_views  # noqa: F401 - routes on bp
     from portal.tickets.mail.cli import mail_cli
     from portal.tickets.rendering import message_html
-    from portal.tickets.views import bp
 
     app.register_blueprint(bp)
     app.cli.add_command(tickets_cli)

@@ -10,9 +10,9 @@ from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.inputs import parse_row_id
 from portal.tickets import articles, services
+from portal.tickets.blueprint import bp
 from portal.tickets.models import Assignment, TicketPriority, TicketSource
 from portal.tickets.services import TicketError
-from portal.tickets.views import bp
 from portal.web import render
 
 PREVIEW_FIELDS = ("subject", "description", "category", "source", "requester", "priority")

@@ -12,10 +12,10 @@ from portal.accounts.models import Role
 from portal.clock import utcnow
 from portal.inputs import parse_int, parse_row_id
 from portal.tickets import articles, macros, services, sla
+from portal.tickets.blueprint import bp, user_ticket
 from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
 from portal.tickets.services import Actor, QueueFilters, TicketError
-from portal.tickets.views import bp, user_ticket
 from portal.web import is_htmx, render
 
 

@@ -14,3 +14,11 @@ class TicketError(ValueError):
 
 class ConflictError(TicketError):
     """Someone else changed the ticket first; the message says what happened."""
+
+
+class TooManyTickets(TicketError):
+    """Too many anonymous tickets from one browser or address; `retry_after` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__("ticket", message)
+        self.retry_after = retry_after

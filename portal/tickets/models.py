@@ -161,6 +161,10 @@ class Ticket(Base):
     def is_anonymous(self) -> bool:
         return self.requester_id is None
 
+    @property
+    def requester_verified(self) -> bool:
+        return self.requester_verified_at is not None
+
 
 class TicketMessage(Base):
     __tablename__ = "ticket_message"

@@ -6,40 +6,24 @@ import re
 import secrets
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
-from werkzeug.wrappers import Response
 
-from portal import security
 from portal.accounts.decorators import public
 from portal.events import EventKind, emit
-from portal.tickets import articles, links, services
+from portal.tickets import articles, services
+from portal.tickets.agent_views import agent_page, agent_reply
+from portal.tickets.blueprint import bp, is_agent, tracked_ticket, user_ticket
 from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
-from portal.tickets.services import Actor, TicketError
+from portal.tickets.services import Actor, TicketError, TooManyTickets
 from portal.visitor import current_visitor_id
 from portal.web import render
 
-bp = Blueprint("tickets", __name__, template_folder="templates", url_prefix="/tickets")
-
 _FORM_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CHAT_SUGGEST_PATH = "/chat/suggest"
-
-
-def is_agent(user: Any) -> bool:
-    return bool(user.is_authenticated) and Actor.of(user).staff
-
-
-def user_ticket(number: int) -> Ticket:
-    """The ticket if the signed-in user may see it; 404 otherwise, existing or not."""
-    ticket = services.get_ticket(number)
-    if ticket is None:
-        abort(404)
-    if not is_agent(current_user) and ticket.requester_id != current_user.id:
-        abort(404)
-    return ticket
 
 
 # --- my tickets and the form --------------------------------------------------------
@@ -71,6 +55,7 @@ def _form_values() -> dict[str, str]:
 def new():
     signed_in = current_user.is_authenticated
     errors: dict[str, str] = {}
+    headers: dict[str, str] = {}
     if request.method == "POST":
         values = _form_values()
         form_id = values["form_id"] if _FORM_ID.fullmatch(values["form_id"]) else None
@@ -82,16 +67,18 @@ def new():
                 requester_name=None if signed_in else values["name"],
                 category=values["category"] or None, priority=values["priority"] or "normal",
                 source="form", visitor_id=current_visitor_id(), form_id=form_id,
+                client_ip=None if signed_in else request.remote_addr or "",
             )
+        except TooManyTickets as exc:
+            errors[exc.field] = exc.message
+            headers["Retry-After"] = str(exc.retry_after)
         except TicketError as exc:
             errors[exc.field] = exc.message
         else:
             if signed_in:
                 flash(f"Thanks — ticket #{ref.number} is in. We will reply here and by email.",
                       "success")
-            else:
-                flash(f"Thanks — ticket #{ref.number} is in. We emailed you a link to follow it; "
-                      "this page is that link, so you may bookmark it.", "success")
+            # Anonymous: the page that says to check the inbox, never the ticket itself.
             return redirect(ref.url)
     else:
         values = {"priority": "normal", "form_id": secrets.token_urlsafe(12)}
@@ -101,7 +88,19 @@ def new():
         "tickets/new.html", values=values, errors=errors, signed_in=signed_in,
         categories=articles.category_choices(), priorities=[p.value for p in TicketPriority],
         chat_suggest=_chat_suggest_available(),
-    ), 422 if errors else 200
+    ), (429 if headers else 422) if errors else 200, headers
+
+
+@bp.route("/sent/<int:number>")
+@public
+def sent(number: int):
+    """After an anonymous ticket: where its link went. Only the browser that sent it sees
+    this; the ticket itself opens through the emailed link alone."""
+    ticket = services.submitted_ticket(number, current_visitor_id())
+    if ticket is None:
+        abort(404)
+    return render("tickets/sent.html", ticket=ticket,
+                  link_days=current_app.config.get("TICKET_LINK_MAX_AGE_DAYS", 30))
 
 
 @bp.route("/new/suggestions")
@@ -156,8 +155,6 @@ def _urls_for_token(token: str) -> dict[str, str]:
 def detail(number: int):
     ticket = user_ticket(number)
     if is_agent(current_user):
-        from portal.tickets.agent_views import agent_page
-
         return agent_page(ticket)
     return _customer_page(ticket, _urls_for_number(number))
 
@@ -214,8 +211,6 @@ def _do_rate(ticket: Ticket, urls: dict[str, str], actor: Actor) -> Any:
 def reply(number: int):
     ticket = user_ticket(number)
     if is_agent(current_user):
-        from portal.tickets.agent_views import agent_reply
-
         return agent_reply(ticket)
     return _do_reply(ticket, _urls_for_number(number), _requester_actor(ticket))
 
@@ -248,19 +243,10 @@ def rate(number: int):
 # --- anonymous requesters: the signed tracking link ---------------------------------------
 
 
-def _tracked(token: str) -> Ticket | Response | tuple[str, int]:
-    security.mark_private()
-    try:
-        return services.ticket_from_tracking_token(token)
-    except links.TrackingLinkError as exc:
-        return render("tickets/link_problem.html", message=exc.message,
-                      expired=exc.expired), 410 if exc.expired else 404
-
-
 @bp.route("/track/<token>")
 @public
 def track(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _customer_page(ticket, _urls_for_token(token))
@@ -269,7 +255,7 @@ def track(token: str):
 @bp.route("/track/<token>/reply", methods=["POST"])
 @public
 def track_reply(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_reply(ticket, _urls_for_token(token), _requester_actor(ticket))
@@ -278,7 +264,7 @@ def track_reply(token: str):
 @bp.route("/track/<token>/reopen", methods=["POST"])
 @public
 def track_reopen(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_status(ticket, _urls_for_token(token), _requester_actor(ticket),
@@ -288,7 +274,7 @@ def track_reopen(token: str):
 @bp.route("/track/<token>/close", methods=["POST"])
 @public
 def track_close(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_status(ticket, _urls_for_token(token), _requester_actor(ticket),
@@ -298,7 +284,7 @@ def track_close(token: str):
 @bp.route("/track/<token>/rate", methods=["GET", "POST"])
 @public
 def track_rate(token: str):
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _do_rate(ticket, _urls_for_token(token), _requester_actor(ticket))

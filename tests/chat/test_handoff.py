@@ -105,3 +105,19 @@ def test_a_follow_up_keeps_the_question_it_follows(client: Any) -> None:
     draft = _say_no(client)
     assert draft["subject"] == "How do I pair the hub with my router?"
     assert draft["description"] == "How do I pair the hub with my router?\n\nand on Android?"
+
+
+def test_an_anonymous_hand_off_does_not_open_the_thread_in_the_browser(client: Any,
+                                                                      app: Any) -> None:
+    # The address typed into the form may be anyone's: the thread is only reachable
+    # through the link mailed to it.
+    ask(client, "I want to talk to a person")
+    conversation = _conversation()
+    response = client.post(f"/chat/{conversation.id}/handoff",
+                           data={"subject": "Refund to a new card", "description": "Please.",
+                                 "email": "casey@example.com", "name": "Casey"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert "/tickets/track/" not in response.location
+    landing = client.get(response.location).get_data(as_text=True)
+    assert "casey@example.com" in landing and "/tickets/track/" not in landing
+    assert app.test_client().get(response.location).status_code == 404

@@ -10,6 +10,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -24,6 +25,7 @@ from werkzeug.security import generate_password_hash
 from portal import create_app
 from portal.accounts import services as account_services
 from portal.accounts.models import Role
+from portal.clock import utcnow
 from portal.extensions import db
 from portal.kb import editing, search_index, sync
 from portal.kb.engine import get_engine
@@ -101,6 +103,8 @@ SECURITY_OVERRIDES: dict[str, Any] = {
     "PASSWORD_RESET_LIMIT_PER_ADDRESS": 10_000,
     "PASSWORD_RESET_LIMIT_PER_IP": 10_000,
     "VERIFY_RESEND_LIMIT": 10_000,
+    "TICKET_LIMIT_PER_SESSION": 10_000,
+    "TICKET_LIMIT_PER_IP": 10_000,
     # Fold events into the dashboard's figures at once, not after a few seconds.
     "METRICS_SETTLE_SECONDS": 0,
 }
@@ -133,6 +137,8 @@ def _seed(world: World) -> None:
         # Same password, cheaper hash: the suite signs in hundreds of times, and the login
         # code checks whichever method the stored hash names.
         user.password_hash = QUICK_HASH
+        # Accounts that existed before addresses were verified count as verified.
+        user.email_verified_at = utcnow()
         db.session.commit()
         world.user_ids[persona] = user.id
         world.emails[persona] = email
@@ -150,16 +156,18 @@ def _seed(world: World) -> None:
         subject=PRIVATE_SUBJECT, description="Only I and the support team may read this.",
         requester_id=world.user_ids["customer"], requester_email=None, requester_name=None)
     world.ticket_number = ref.number
-    anon = ticket_services.create_ticket(
-        subject="Anonymous requester's question", description="Sent without an account.",
-        requester_id=None, requester_email="robin@security.example", requester_name="Robin")
-    world.anon_ticket_number = anon.number
-    world.tracking_token = anon.url.rsplit("/", 1)[1]
     _seed_mailed_attachments(world)
     for persona in PERSONAS:
         world.clients[persona] = world.app.test_client()  # type: ignore[assignment]
         if persona != "anonymous":
             world.sign_in(persona)
+    # The anonymous persona's browser sends a ticket through the form; its link is mailed.
+    sent = world.clients["anonymous"].post("/tickets/new", data={
+        "subject": "Anonymous requester's question", "description": "Sent without an account.",
+        "email": "robin@security.example", "name": "Robin"})
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:400]
+    world.anon_ticket_number = int(sent.location.rsplit("/", 1)[1])
+    world.tracking_token = _mailed_token(world.anon_ticket_number)
     # The customer's own chat, started in their browser.
     customer = world.clients["customer"]
     customer.post("/chat/messages", data={"message": "How do I share access with my family?"})
@@ -197,9 +205,28 @@ def _seed_mailed_attachments(world: World) -> None:
         (attachment,) = intake.attachments_for(ticket.id)
         setattr(world, f"{prefix}_attachment_id", attachment.id)
         if prefix == "mail":
+            # The customer opens the link in the acknowledgement: only then is the mailed
+            # ticket theirs (the From header alone proves nothing).
+            ticket_services.open_tracking_link(_mailed_token(number))
             world.mail_ticket_number = number
         else:
-            world.mail_tracking_token = ticket_services.customer_url(ticket).rsplit("/", 1)[1]
+            world.mail_tracking_token = _mailed_token(number)
+
+
+def _mailed_token(number: int) -> str:
+    """The tracking link's token, read from the acknowledgement in the outbox as the
+    requester reads it in their inbox."""
+    from portal.mail import outbox_dir
+
+    for path in sorted(outbox_dir().glob("*.eml"), reverse=True):
+        mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+        if f"[#{number}-" not in str(mail["Subject"]):
+            continue
+        body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        link = next((line for line in body.splitlines() if "/tickets/track/" in line), "")
+        if link:
+            return link.strip().rsplit("/", 1)[1]
+    raise AssertionError(f"no tracking link was mailed for ticket #{number}")
 
 
 @pytest.fixture(scope="package")

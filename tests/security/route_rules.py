@@ -190,6 +190,11 @@ RULES: dict[str, Rule] = {
     "tickets.reopen": Rule(requester_or_agents(), url_args=ticket),
     "tickets.close": Rule(requester_or_agents(), url_args=ticket),
     "tickets.rate": Rule(requester_only(), url_args=ticket, form=fixed(score="5")),
+    "tickets.sent": Rule({persona: "ok" if persona == "anonymous" else "missing"
+                          for persona in PERSONA_ORDER},
+                         url_args=lambda w: {"number": w.anon_ticket_number},
+                         notes="only the browser that sent the anonymous ticket (the anonymous "
+                               "persona's) sees this page"),
     "tickets.track": Rule(everyone(), url_args=tracking,
                           notes="the signed link is the credential of an anonymous requester"),
     "tickets.track_reply": Rule(everyone(), url_args=tracking,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from email import message_from_string, policy
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,19 @@ def actor(user) -> Actor:
 def outbox_messages(app) -> list[str]:
     folder = Path(app.instance_path) / "outbox"
     return [path.read_text() for path in sorted(folder.glob("*.eml"))] if folder.exists() else []
+
+
+def mailed_tracking_link(app, to: str) -> str:
+    """The path of the newest tracking link mailed to `to`, read from the outbox .eml files:
+    what the owner of that mailbox, and only they, can open."""
+    for raw in reversed(outbox_messages(app)):
+        mail = message_from_string(raw, policy=policy.default)
+        if mail["To"] != to:
+            continue
+        for line in mail.get_body(("plain",)).get_content().splitlines():  # type: ignore[union-attr]
+            if "/tickets/track/" in line:
+                return "/tickets/track/" + line.split("/tickets/track/", 1)[1].strip()
+    raise AssertionError(f"no tracking link was mailed to {to}")
 
 
 @pytest.fixture

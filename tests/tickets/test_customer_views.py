@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.tickets import links, services
 from portal.tickets.models import Ticket, TicketStatus
 
-from .conftest import actor, fresh
+from .conftest import actor, fresh, mailed_tracking_link
 
 
 def customer_routes(number: int) -> list[tuple[str, str]]:
@@ -91,15 +91,17 @@ def test_form_errors_keep_what_was_typed(client, login_as):
     assert db.session.scalar(select(Ticket.id)) is None
 
 
-def test_anonymous_form_needs_an_email_and_lands_on_tracking_link(client):
+def test_anonymous_form_needs_an_email_and_mails_the_tracking_link(client, app):
     bad = client.post("/tickets/new", data={"subject": "Help", "description": "x",
                                             "email": "nope"})
     assert bad.status_code == 422
     assert "email address where we can reach you" in bad.get_data(as_text=True)
     good = client.post("/tickets/new", data={"subject": "Help", "description": "x",
                                              "email": "pat@example.com", "name": "Pat"})
-    assert good.status_code == 302 and "/tickets/track/" in good.location
-    page = client.get(good.location).get_data(as_text=True)
+    assert good.status_code == 302 and "/tickets/sent/" in good.location
+    landing = client.get(good.location).get_data(as_text=True)
+    assert "Check your inbox" in landing and "pat@example.com" in landing
+    page = client.get(mailed_tracking_link(app, "pat@example.com")).get_data(as_text=True)
     assert "Help" in page and "Pat" in page
 
 

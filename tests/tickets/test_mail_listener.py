@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.accounts.models import Role
+from portal.clock import utcnow
 from portal.extensions import db
 from portal.tickets import services
 from portal.tickets.mail.listener import start_listener
 from portal.tickets.mail.models import InboundMail, TicketAttachment
 from portal.tickets.models import TicketMessage
 
-from .conftest import actor, fresh, outbox_messages
+from .conftest import actor, fresh, mailed_tracking_link, outbox_messages
 from .mail_support import SUPPORT, free_port, message, tickets
 
 pytestmark = pytest.mark.usefixtures("clean_outbox")
@@ -52,11 +53,18 @@ def test_new_mail_becomes_a_ticket_with_trimmed_text_and_a_signed_acknowledgemen
     assert "http://localhost/tickets/track/" in ack.get_content()
 
 
-def test_mail_from_a_known_customer_is_their_ticket(app, listener, make_user):
+def test_mail_from_a_known_customer_is_theirs_once_they_open_the_mailed_link(app, listener,
+                                                                          make_user):
     customer = make_user(Role.CUSTOMER, email="casey@example.com", name="Casey Customer")
+    customer.email_verified_at = utcnow()
+    db.session.commit()
     listener.send(message(sender="Casey <Casey@Example.com>"), envelope_from="casey@example.com")
     [ticket] = tickets()
-    assert ticket.requester_id == customer.id and ticket.requester_name == "Casey Customer"
+    # The From header is only a claim until the acknowledgement's link is opened.
+    assert ticket.requester_id is None and ticket.requester_name == "Casey"
+    app.test_client().get(mailed_tracking_link(app, "casey@example.com"))
+    [ticket] = tickets()
+    assert ticket.requester_id == customer.id and ticket.requester_verified_at is not None
 
 
 def _reply_to(ack: EmailMessage, body: str, *, subject: str | None = None,

@@ -16,7 +16,7 @@ from portal.tickets import services
 from portal.tickets.models import Ticket, TicketAudit, TicketMessage, TicketStatus
 from portal.tickets.services import Actor, ConflictError, TicketError
 
-from .conftest import actor
+from .conftest import actor, mailed_tracking_link
 
 
 def events(kind: EventKind) -> list[Event]:
@@ -39,12 +39,13 @@ def test_create_ticket_sets_number_sla_and_emits_event(customer, new_ticket):
                             "team": "", "tier": 1, "agent_id": None}
 
 
-def test_anonymous_ticket_gets_a_tracking_url(app):
+def test_anonymous_ticket_mails_its_tracking_link_and_sends_the_browser_elsewhere(app):
     ref = services.create_ticket(subject="Order missing", description="Where is it?",
                                  requester_id=None, requester_email="Someone@Example.com",
                                  requester_name="Sam")
-    assert ref.url.startswith("/tickets/track/")
-    ticket = services.ticket_from_tracking_token(ref.url.rsplit("/", 1)[1])
+    assert ref.url == f"/tickets/sent/{ref.number}"
+    link = mailed_tracking_link(app, "someone@example.com")
+    ticket = services.ticket_from_tracking_token(link.rsplit("/", 1)[1])
     assert ticket.id == ref.id and ticket.requester_email == "someone@example.com"
 
 

@@ -190,15 +190,14 @@ def _requester_name(mail: ParsedMail) -> str:
 
 
 def _create(mail: ParsedMail, text: str) -> services.TicketRef:
-    user = accounts.find_user_by_email(mail.sender_email)
     subject = " ".join(mail.subject.split()) or "(no subject)"
     if len(subject) > services.MAX_SUBJECT:
         subject = subject[: services.MAX_SUBJECT - 1] + "…"
+    # The From header is whatever the sender typed, as on the web form: the ticket joins
+    # an account only when the link in the acknowledgement is opened.
     return services.create_ticket(
-        subject=subject, description=text,
-        requester_id=user.id if user is not None else None,
-        requester_email=None if user is not None else mail.sender_email,
-        requester_name=None if user is not None else _requester_name(mail),
+        subject=subject, description=text, requester_id=None,
+        requester_email=mail.sender_email, requester_name=_requester_name(mail),
         source="email",
     )
 

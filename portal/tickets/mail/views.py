@@ -9,10 +9,10 @@ from flask_login import login_required
 
 from portal.accounts.decorators import public
 from portal.extensions import db
+from portal.tickets.blueprint import bp, tracked_ticket, user_ticket
 from portal.tickets.mail import intake
 from portal.tickets.mail.models import TicketAttachment
 from portal.tickets.models import Ticket
-from portal.tickets.views import _tracked, bp, user_ticket
 from portal.untrusted import content_disposition, file_name
 
 # Files are always downloaded, never shown in the portal's origin (an HTML or SVG file
@@ -47,7 +47,7 @@ def attachment(number: int, attachment_id: int) -> Any:
 @bp.route("/track/<token>/attachments/<int:attachment_id>")
 @public
 def track_attachment(token: str, attachment_id: int) -> Any:
-    ticket = _tracked(token)
+    ticket = tracked_ticket(token)
     if not isinstance(ticket, Ticket):
         return ticket
     return _download(ticket, attachment_id)
