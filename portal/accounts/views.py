@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal import security
 from portal.accounts import services, sessions
 from portal.accounts.decorators import public
 from portal.accounts.forms import (
@@ -197,6 +198,7 @@ def sign_out_everywhere():
         abort(400)
     services.sign_out_everywhere(current_user._get_current_object())
     logout_user()
+    security.mark_private()  # signed out by now, but the answer was for this account
     flash("You are signed out on every device, this one included.", "info")
     return redirect(url_for("accounts.login"))
 
@@ -236,6 +238,8 @@ def _link_problem(problem: services.LinkProblem, kind: str):
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 @public
 def reset_password(token: str):
+    # The link is a password for this account until used: no cache may keep the page.
+    security.mark_private()
     try:
         user = services.check_reset_link(token)
     except services.LinkError as error:
@@ -268,6 +272,7 @@ def reset_password(token: str):
 @bp.route("/account/verify/<token>")
 @public
 def verify_email(token: str):
+    security.mark_private()
     try:
         user = services.verify_email(token)
     except services.LinkError as error:

@@ -107,20 +107,24 @@ def tracking(world: World) -> dict[str, Any]:
     return {"token": world.tracking_token}
 
 
-def reset_link(world: World) -> dict[str, Any]:
-    from portal.accounts import services, tokens
+def _link_target(world: World) -> Any:
+    from portal.accounts import services
 
-    user = services.get_user(world.user_ids["customer"])
+    user = services.get_user(world.link_target_id)
     assert user is not None
-    return {"token": tokens.reset_token(user)}
+    return user
+
+
+def reset_link(world: World) -> dict[str, Any]:
+    from portal.accounts import tokens
+
+    return {"token": tokens.reset_token(_link_target(world))}
 
 
 def verify_link(world: World) -> dict[str, Any]:
-    from portal.accounts import services, tokens
+    from portal.accounts import tokens
 
-    user = services.get_user(world.user_ids["customer"])
-    assert user is not None
-    return {"token": tokens.verify_token(user)}
+    return {"token": tokens.verify_token(_link_target(world))}
 
 
 def fixed(**values: Any) -> Factory:
