@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from portal.accounts.models import AccountSession, User
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.inputs import parse_row_id
 
 # last_seen_at is for people reading the session list and for the idle expiry, both
 # measured in days: a write every few minutes is plenty, a write per request is not.
@@ -58,11 +59,12 @@ def _ends_at(row: AccountSession) -> datetime:
 
 def load(cookie_value: str) -> tuple[User, AccountSession] | None:
     """The user and live session a cookie names, or None when either has ended."""
-    user_id, _, session_id = cookie_value.partition(":")
-    if not user_id.isdigit() or not session_id or len(session_id) > 64:
+    raw_user_id, _, session_id = cookie_value.partition(":")
+    user_id = parse_row_id(raw_user_id)
+    if user_id is None or not session_id or len(session_id) > 64:
         return None
     row = db.session.get(AccountSession, session_id)
-    if row is None or row.user_id != int(user_id) or row.revoked_at is not None:
+    if row is None or row.user_id != user_id or row.revoked_at is not None:
         return None
     if utcnow() >= _ends_at(row):
         return None
