@@ -124,7 +124,7 @@ def test_an_unverified_account_does_not_collect_tickets_sent_in_its_address(
 ):
     # Whoever registered this address never proved it is theirs: the mailbox owner's
     # ticket must not land in that account when the owner opens their link.
-    squatter = make_user(Role.CUSTOMER, email="dana@example.com")
+    squatter = make_user(Role.CUSTOMER, email="dana@example.com", verified=False)
     sent = client.post("/tickets/new", data={"subject": "Warranty claim", "description": "Hi",
                                              "email": "dana@example.com", "name": "Dana"})
     number = _number_on(client.get(sent.location).get_data(as_text=True))
