@@ -5,8 +5,7 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any
 
-from flask import Flask, Response, abort, g, request
-from flask_login import current_user
+from flask import Flask, Response, abort, current_app, g, request, session
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.routing import IntegerConverter, Map
 
@@ -42,7 +41,12 @@ def _is_private() -> bool:
     # Stylesheets and scripts are the same for everyone and should stay cached.
     if request.endpoint == "static":
         return False
-    return bool(g.get("private_response")) or current_user.is_authenticated
+    if g.get("private_response"):
+        return True
+    # Read from the cookies, never the database: this runs on the 503 page too, when the
+    # database is what failed, and loading the user there turned that page into a 500.
+    remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    return "_user_id" in session or remember_cookie in request.cookies
 
 
 class RowIdConverter(IntegerConverter):
