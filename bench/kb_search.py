@@ -180,7 +180,7 @@ def start_portal(settings: dict[str, str]) -> tuple[subprocess.Popen[bytes], str
 
 def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) -> None:
     started = time.perf_counter()
-    report = sync.sync_content(content, wait=True)
+    report = sync.sync_content(content, wait=True, progress=True)
     full = time.perf_counter() - started
     print(f"\nFull sync of {len(report.added):,} articles (DB + Meilisearch, searchable): "
           f"{full:.1f} s  [target <= 60 s]{'' if args.with_chunks else '  (keyword index only)'}")
