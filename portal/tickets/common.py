@@ -18,12 +18,12 @@ from flask import current_app
 from sqlalchemy import update
 
 from portal.accounts import services as accounts
-from portal.accounts.models import Role
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.tickets import links, teams
 from portal.tickets.errors import ConflictError, TicketError
 from portal.tickets.models import ACTIVE_STATUSES, Ticket, TicketAudit, TicketStatus
+from portal.tickets.teams import AGENT_ROLES
 
 MAX_SUBJECT = 200
 MAX_NAME = 120
@@ -31,7 +31,6 @@ NUMBER_OFFSET = 10_000
 RETRIES = 5
 DEFAULT_MAX_MESSAGE_CHARS = 20_000
 DEFAULT_REOPEN_DAYS = 7
-AGENT_ROLES = (Role.AGENT, Role.ADMIN)
 
 
 @dataclass(frozen=True)
