@@ -140,12 +140,27 @@ class Decision:
         return self.outcome == Outcome.ANSWER
 
 
-def decide(*, confidence: float, thresholds: Thresholds, has_passages: bool) -> Decision:
-    """Answer, suggest or hand off a question by how sure retrieval is that the KB answers it."""
+# A follow-up is answered only when some sentence of the article comes at least this close
+# to the follow-up's own words (MiniLM cosine). Unrelated sentence pairs score about 0.0-0.2;
+# on the shared dev conversations every follow-up the KB answers had a sentence at 0.28 or
+# more, the ones it does not ("can you gift wrap it?" after a shipping answer) 0.22 or less.
+FOLLOW_UP_SUPPORT_FLOOR = 0.235
+
+
+def decide(*, confidence: float, thresholds: Thresholds, has_passages: bool,
+           own_support: float | None = None) -> Decision:
+    """Answer, suggest or hand off a question by how sure retrieval is that the KB answers it.
+
+    `own_support` (follow-ups only): how close the article comes to the follow-up itself.
+    Read with its topic, a follow-up finds the topic's article whatever it asks, so an
+    article that says nothing near it is shown, not answered from."""
     if not has_passages:
         return Decision(Outcome.HANDOFF, Reason.LOW_CONFIDENCE)
-    if confidence >= thresholds.answer:
+    unsupported = own_support is not None and own_support < FOLLOW_UP_SUPPORT_FLOOR
+    if confidence >= thresholds.answer and not unsupported:
         return Decision(Outcome.ANSWER)
+    if unsupported and confidence >= thresholds.suggest:
+        return Decision(Outcome.SUGGEST, Reason.UNSURE)
     if confidence >= thresholds.suggest:
         return Decision(Outcome.SUGGEST, Reason.UNSURE)
     return Decision(Outcome.HANDOFF, Reason.LOW_CONFIDENCE)

@@ -166,7 +166,8 @@ class Responder:
         retrieval = turn.retrieval
         self.reply.retrieval, self.reply.confidence = retrieval, retrieval.confidence
         decision = flow.decide(confidence=retrieval.confidence, thresholds=thresholds(),
-                               has_passages=bool(retrieval.sources))
+                               has_passages=bool(retrieval.sources),
+                               own_support=turn.own_support)
         if decision.outcome == flow.Outcome.SUGGEST:
             yield from self._suggest(retrieval)
             return
@@ -335,8 +336,10 @@ def prior_turns(
             # the articles it cited, which is where the customer read the steps.
             cited = list(dict.fromkeys(c["slug"] for c in reply.citations or []))
             shown = "\n".join([reply.text, *kb_services.section_texts(cited, audiences)])
+        cited_slugs = tuple(dict.fromkeys(
+            c["slug"] for c in ((reply.citations or []) if reply is not None else [])))
         turns.append(PriorTurn(question.text, question.kind, reply.kind if reply else None,
-                               shown))
+                               shown, cited_slugs))
     return users[-1], turns
 
 

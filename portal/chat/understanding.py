@@ -91,6 +91,8 @@ class PriorTurn:
     reply_kind: str | None = None
     # What the customer was shown: the reply and the text of the articles it cited.
     reply_text: str = ""
+    # The articles the reply cited (answers and suggestions alike).
+    cited: tuple[str, ...] = ()
 
 
 class Reading(Protocol):
@@ -101,6 +103,9 @@ class Reading(Protocol):
 
     @property
     def top_cosine(self) -> float: ...
+
+    @property
+    def slugs(self) -> list[str]: ...
 
 
 @dataclass
@@ -113,6 +118,11 @@ class Turn:
     # The questions of the topic being helped with, oldest first (this one included).
     topic: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
+    # For a follow-up: how close the top article's nearest sentence comes to the message's
+    # own words (cosine). The topic's question makes the topic's article rank first whatever
+    # is asked next, so the reading's confidence alone cannot tell "and how long does that
+    # take?" from "can you gift wrap it?"; this can (see flow.decide).
+    own_support: float | None = None
 
     @property
     def is_question(self) -> bool:
@@ -242,12 +252,45 @@ def classify_wording(
     topic = flow.sensitive_topic(message, topics)
     if topic:
         return TurnKind.SENSITIVE, topic, scores
+    if asks_for_person_in_a_sentence(message):
+        return TurnKind.PERSON, None, scores
     best = max((label for label in scores if label != "question"), key=lambda k: scores[k])
     if scores[best] < LABEL_FLOOR or scores[best] < scores["question"] + LABEL_MARGIN:
         return TurnKind.QUESTION, None, scores
     if best == TurnKind.SENSITIVE.value:
         return TurnKind.SENSITIVE, "other", scores
     return TurnKind(best), None, scores
+
+
+def sentences_of(message: str) -> list[str]:
+    return [s.strip(" ,-") for s in re.split(r"(?<=[.!?])\s+", message.strip()) if s.strip(" ,-")]
+
+
+# A longer message describes a problem; its "can anyone help?" asks for an answer, not for
+# a person (forum-style posts end that way).
+PERSON_SENTENCE_MAX_WORDS = 30
+
+
+def asks_for_person_in_a_sentence(message: str) -> bool:
+    """"Can someone at your end just change it for me? I'm on my phone and can't find where
+    to do it": the request for a person is one sentence, which the rest dilutes when the
+    message is read as a whole. Asking for a person stands whatever else is said, so each
+    sentence is read on its own for it (other kinds depend on the whole message)."""
+    sentences = sentences_of(message)
+    if len(sentences) < 2 or len(message.split()) > PERSON_SENTENCE_MAX_WORDS:
+        return False
+    # Only sentences that ask: "It is urgent." leans towards a person without asking for one.
+    asking = [s for s in sentences if asks_something(s)]
+    if not asking:
+        return False
+    for vector in kb_services.embed_texts(asking):
+        scores = classifier().scores(vector)
+        best = max((label for label in scores if label != "question"),
+                   key=lambda k: scores[k])
+        if (best == TurnKind.PERSON.value and scores[best] >= LABEL_FLOOR
+                and scores[best] >= scores["question"] + LABEL_MARGIN):
+            return True
+    return False
 
 
 def reports_answer_failed(message: str, answer_text: str) -> bool:
@@ -259,6 +302,14 @@ def reports_answer_failed(message: str, answer_text: str) -> bool:
     return len(echoed) >= ECHOED_ANSWER_WORDS
 
 
+
+
+def topic_articles(history: Sequence[PriorTurn]) -> set[str]:
+    """The articles cited while helping with the current topic."""
+    starts = [i for i, turn in enumerate(history) if turn.kind == TurnKind.QUESTION]
+    if not starts:
+        return set()
+    return {slug for turn in history[starts[-1]:] for slug in turn.cited}
 
 
 def topic_questions(history: Sequence[PriorTurn]) -> list[str]:
@@ -332,8 +383,11 @@ def understand(
         # Read with the topic, unless alone it is clearly better answered.
         follow = not (alone_sure and alone.confidence > together.confidence + READING_MARGIN)
     elif asks_something(message):
-        # A question of its own, however short, is a new topic.
-        follow = False
+        # A question of its own, however short, is a new topic, unless only the topic
+        # answers it, from the very article the topic was helped with ("where does the
+        # power link go?" after the installation steps).
+        follow = (together_sure and not alone_sure and bool(together.slugs)
+                  and together.slugs[0] in topic_articles(history))
     else:
         # A statement ("the light is orange but the radiators are cold") continues the
         # topic when only the topic gives it an answer.
@@ -343,8 +397,35 @@ def understand(
         if rewritten:
             together_text, together = rewritten, retrieve(rewritten, None)
         return Turn(TurnKind.FOLLOW_UP, together_text, together, topic=[*topic, message],
-                    scores=scores)
+                    scores=scores, own_support=own_support(vector, together))
     return Turn(TurnKind.QUESTION, alone_text, alone, topic=[message], scores=scores)
+
+
+# How much of the top article a follow-up is compared with: its sentences, first ones first
+# (the cap bounds the embedding time of a long article).
+SUPPORT_SENTENCES = 48
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def own_support(vector: np.ndarray, reading: Any) -> float | None:
+    """The best cosine between the follow-up message alone and any sentence of the top
+    article (all of it: the passages retrieved for the topic's reading are the topic's,
+    not necessarily the ones about the follow-up); None when nothing was retrieved."""
+    sources = getattr(reading, "sources", None)
+    if not sources:
+        return None
+    top = sources[0]
+    texts = kb_services.section_texts([top.slug], [top.passages[0].audience]) or [
+        p.text for p in top.passages]
+    sentences = [" ".join(part.split()[:40]) for text in texts
+                 for part in _SENTENCE_BREAK.split(text) if len(part.split()) >= 3]
+    if not sentences:
+        return None
+    try:
+        matrix = kb_services.embed_texts(sentences[:SUPPORT_SENTENCES])
+    except kb_services.EmbeddingUnavailable:
+        return None
+    return float((matrix @ np.asarray(vector, dtype=np.float32)).max())
 
 
 def _by_rules_alone(

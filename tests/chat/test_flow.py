@@ -85,3 +85,13 @@ def test_reporting_a_vulnerability_or_a_hacked_account_is_sensitive() -> None:
         assert flow.sensitive_topic(message, flow.DEFAULT_SENSITIVE_TOPICS) is not None
     assert flow.sensitive_topic("there is an issue with my pursuer", flow.DEFAULT_SENSITIVE_TOPICS
                                 ) is None
+
+
+def test_a_follow_up_the_article_says_nothing_about_is_only_suggested() -> None:
+    # Read with its topic, "can you gift wrap it?" finds the shipping article confidently.
+    unsupported = flow.decide(confidence=0.9, thresholds=THRESHOLDS, has_passages=True,
+                              own_support=flow.FOLLOW_UP_SUPPORT_FLOOR - 0.05)
+    assert unsupported == flow.Decision(flow.Outcome.SUGGEST, Reason.UNSURE)
+    supported = flow.decide(confidence=0.9, thresholds=THRESHOLDS, has_passages=True,
+                            own_support=flow.FOLLOW_UP_SUPPORT_FLOOR + 0.05)
+    assert supported.answer
