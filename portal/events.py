@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     TICKET_ASSIGNED = "ticket_assigned"
     TICKET_ESCALATED = "ticket_escalated"
     CSAT = "csat"
+    ANSWER_REVIEWED = "answer_reviewed"
 
 
 class Event(Base):

@@ -21,6 +21,7 @@ from portal.chat import calibration, flow, understanding
 from portal.chat.answerer import Citation, compose, stream_words
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
+from portal.chat.transcripts import AnswerExcerpt, answer_excerpts  # noqa: F401 - for metrics
 from portal.chat.understanding import PriorTurn, Turn, TurnKind
 from portal.clock import utcnow
 from portal.events import EventKind, emit

@@ -7,7 +7,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal.core.cli import DEMO_STEPS, demo_cli
-    from portal.metrics import models  # noqa: F401 - registers the rollup tables
+    from portal.metrics import (
+        models,  # noqa: F401 - registers the rollup tables
+        review_views,  # noqa: F401 - adds the review routes to bp
+    )
     from portal.metrics.cli import demo_seed, metrics_cli, seed_demo_step
     from portal.metrics.views import bp
 

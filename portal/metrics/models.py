@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -199,3 +201,27 @@ class IdentityLink(Base):
 
     visitor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class AnswerReview(Base):
+    """A manager's verdict on one conversation's bot answer (each conversation once).
+
+    Unlike the rollups this is primary data: the ANSWER_REVIEWED event records the same
+    verdict in the event stream, and the unique conversation id stops a second review.
+    """
+
+    __tablename__ = "answer_review"
+    __table_args__ = (Index("ix_answer_review_day_category", "day", "category"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(Integer, unique=True)
+    # The conversation's day and category, so figures filter reviews like the chats.
+    day: Mapped[date] = mapped_column(Date)
+    category: Mapped[str] = mapped_column(String(100), default="")
+    # What the sample drew it as: confirmed, assumed or suggested.
+    stratum: Mapped[str] = mapped_column(String(20))
+    verdict: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    cited: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reviewer_id: Mapped[int | None] = mapped_column(Integer)
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime)

@@ -12,7 +12,8 @@ from werkzeug.routing import BuildError
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
-from portal.metrics import charts, presentation, services
+from portal.metrics import charts, presentation, review_report, services
+from portal.metrics.review_figures import REVIEW_HELP
 from portal.untrusted import content_disposition
 from portal.web import render
 
@@ -92,8 +93,11 @@ def _context() -> dict[str, Any]:
     filters = services.parse_filters(request.args)
     board = services.dashboard(filters)
     tables = presentation.tables(board)
+    review = review_report.figures(
+        board.current, review_report.review_rows(filters.period, filters.category))
     slugs = sorted({row.slug for row in board.current.by_article}
-                   | {row.slug for row in board.current.gaps.unhelpful})
+                   | {row.slug for row in board.current.gaps.unhelpful}
+                   | {group.key for group in review.wrong_by_article})
     return {
         "board": board,
         "filters": filters,
@@ -103,6 +107,8 @@ def _context() -> dict[str, Any]:
         "charts": build_charts(board),
         "titles": article_titles(slugs),
         "help": presentation.HELP,
+        "review": review,
+        "review_help": REVIEW_HELP,
         "pct": presentation.pct,
         "editor_search_url": editor_search_url,
         "editor_article_url": editor_article_url,
