@@ -20,7 +20,8 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
     "anonymous": [("Help", "kb.index"), ("Chat", "chat.home")],
     Role.CUSTOMER: [("Help", "kb.index"), ("Chat", "chat.home"), ("My tickets", "tickets.mine")],
     Role.AGENT: [("Queue", "tickets.queue"), ("Help", "kb.index")],
-    Role.EDITOR: [("Content", "kb.editor_list"), ("Help", "kb.index")],
+    Role.EDITOR: [("Content", "kb.editor_list"), ("Answer review", "metrics.review_page"),
+                  ("Help", "kb.index")],
     Role.MANAGER: [("Metrics", "metrics.dashboard"), ("Teams", "tickets.teams"),
                    ("Help", "kb.index")],
     Role.ADMIN: [

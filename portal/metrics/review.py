@@ -36,6 +36,13 @@ SUGGESTED_REASON = "unsure"
 class ReviewError(ValueError):
     """A review that cannot be recorded; the message says why, for the reviewer."""
 
+    # 422: the form cannot be used as sent; 409: another review got there first.
+    status = 422
+
+
+class AlreadyReviewed(ReviewError):
+    status = 409
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -175,7 +182,7 @@ def record_review(conversation_id: int, verdict: Verdict, note: str,
                           f"{NOTE_LIMIT}. Nothing was saved, so shorten it and send again.")
     if db.session.scalar(select(AnswerReview.id)
                          .where(AnswerReview.conversation_id == conversation_id)):
-        raise ReviewError(f"Conversation #{conversation_id} was already reviewed.")
+        raise AlreadyReviewed(f"Conversation #{conversation_id} was already reviewed.")
     candidate = _candidate(conversation_id)
     excerpt = chat.answer_excerpts([conversation_id]).get(conversation_id)
     cited = list(dict.fromkeys(c.slug for c in excerpt.citations if c.slug)) if excerpt else []
@@ -192,5 +199,5 @@ def record_review(conversation_id: int, verdict: Verdict, note: str,
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ReviewError(f"Conversation #{conversation_id} was already reviewed.") from None
+        raise AlreadyReviewed(f"Conversation #{conversation_id} was already reviewed.") from None
     return review

@@ -67,7 +67,7 @@ def review_answer(conversation_id: int) -> Any:
     except review.ReviewError as problem:
         # The page comes back with the note as typed: nothing the reviewer wrote is lost.
         kept = {conversation_id: {"verdict": request.form.get("verdict", ""), "note": note}}
-        return _page({conversation_id: str(problem)}, kept), 400
+        return _page({conversation_id: str(problem)}, kept), problem.status
     flash(f"Conversation #{conversation_id} marked {verdict.label.lower()}.", "success")
     return hx_redirect(url_for("metrics.review_page"))
 

@@ -178,7 +178,7 @@ def test_a_review_is_an_event_and_each_conversation_is_reviewed_once(app, client
     assert event.data["verdict"] == "wrong" and event.data["stratum"] == "assumed"
 
     again = _post_review(client, cid, "right", "second thoughts")
-    assert again.status_code == 400
+    assert again.status_code == 409
     body = again.get_data(as_text=True)
     assert "already reviewed" in body
     assert db.session.scalar(select(AnswerReview.verdict)) == "wrong"
@@ -189,15 +189,14 @@ def test_bad_input_gets_a_message_and_keeps_the_note(app, client, login_as):
     seeded = seed_answers(START)
     login_as(Role.MANAGER)
     cid = seeded.assumed["billing"][0]
-    # The sample only shows recent conversations: this one is drawn when it is recent.
     missing = _post_review(client, cid, "maybe", "my careful note")
-    assert missing.status_code == 400
+    assert missing.status_code == 422
     assert "Choose right, partly right or wrong." in missing.get_data(as_text=True)
     too_long = _post_review(client, cid, "right", "x" * (review.NOTE_LIMIT + 1))
-    assert too_long.status_code == 400
+    assert too_long.status_code == 422
     assert "keep it under" in too_long.get_data(as_text=True)
     not_an_answer = _post_review(client, seeded.escalated[0], "right", "note kept")
-    assert not_an_answer.status_code == 400
+    assert not_an_answer.status_code == 422
     assert "has no bot answer to review" in not_an_answer.get_data(as_text=True)
     assert db.session.query(AnswerReview).count() == 0
     forged = client.post(f"/metrics/review/{cid}", data={"verdict": "right"}, csrf=False)

@@ -184,6 +184,12 @@ RULES: dict[str, Rule] = {
     # --- metrics: managers ---
     "metrics.dashboard": Rule(roles("manager")),
     "metrics.export": Rule(roles("manager"), url_args=fixed(table="kpis")),
+    # --- metrics: answer review, read by editors too ---
+    "metrics.review_page": Rule(roles("manager", "editor")),
+    "metrics.review_export": Rule(roles("manager", "editor")),
+    "metrics.review_answer": Rule(roles("manager"), url_args=lambda w: {
+        "conversation_id": w.conversation_id}, form=fixed(verdict="right"),
+        notes="the shared chat is reviewed once (409 after), or 422 if not reviewable"),
     # --- tickets: customers see their own, agents work the queue ---
     "tickets.mine": Rule(signed_in()),
     "tickets.new": Rule(everyone()),
