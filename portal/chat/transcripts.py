@@ -43,8 +43,11 @@ def _cited(raw: dict[str, object]) -> CitedSection:
         value = raw.get(key)
         return value if isinstance(value, str) else ""
 
-    return CitedSection(text("slug"), text("title"), text("heading"), text("url"),
-                        text("category"))
+    url = text("url")
+    # Citations link inside the portal; anything else stored there is not followed.
+    if not url.startswith("/") or url.startswith("//"):
+        url = ""
+    return CitedSection(text("slug"), text("title"), text("heading"), url, text("category"))
 
 
 def _excerpt(conversation: Conversation, messages: list[Message]) -> AnswerExcerpt | None:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import os
 import time
 
 import click
 from flask.cli import AppGroup
 
-from portal.metrics import rollup, seed
+from portal.metrics import review_seed, rollup, seed
 
 metrics_cli = AppGroup("metrics", help="Deflection metrics rollups.")
 
@@ -24,6 +25,16 @@ def rebuild() -> None:
     started = time.perf_counter()
     count = rollup.rebuild()
     click.echo(f"Rebuilt from {count} events in {time.perf_counter() - started:.1f} s.")
+
+
+@metrics_cli.command("seed-reviews")
+@click.option("--count", default=60, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--seed", "seed_value", default=7, show_default=True, type=int)
+def seed_reviews(count: int, seed_value: int) -> None:
+    """Record demo verdicts on sampled bot answers of the last 30 days."""
+    rollup.refresh()
+    done = review_seed.seed_reviews(count, seed=seed_value)
+    click.echo(f"Recorded {done} demo reviews (notes say so; the CSV of reviews lists them).")
 
 
 def _seed(days: int, visits_per_day: int) -> None:
@@ -53,3 +64,11 @@ def seed_demo_step() -> None:
         click.echo("  Activity already recorded: nothing seeded.")
         return
     _seed(90, 5)
+    # Opt-in: a demo that should open on corrected figures sets how many reviews to fake.
+    wanted = os.environ.get("METRICS_REVIEW_SEED", "").strip()
+    if wanted:
+        if not wanted.isdigit():
+            click.echo(f"  METRICS_REVIEW_SEED={wanted[:20]!r} is not a number: no reviews seeded.")
+            return
+        done = review_seed.seed_reviews(int(wanted))
+        click.echo(f"  {done} demo answer reviews recorded (METRICS_REVIEW_SEED).")

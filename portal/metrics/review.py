@@ -111,7 +111,7 @@ def candidates(first: date, last: date) -> dict[int, Candidate]:
     return pool
 
 
-def _reviewed_ids(ids: Iterable[int]) -> set[int]:
+def reviewed_ids(ids: Iterable[int]) -> set[int]:
     wanted = list(ids)
     found: set[int] = set()
     for chunk in range(0, len(wanted), 5000):
@@ -132,7 +132,7 @@ def draw_sample(per_stratum: int = PER_STRATUM, today: date | None = None,
     last = today or utcnow().date()
     first = last - timedelta(days=days - 1)
     pool = candidates(first, last)
-    reviewed = _reviewed_ids(pool)
+    reviewed = reviewed_ids(pool)
     key = _key()
     chosen: list[Candidate] = []
     counts = []

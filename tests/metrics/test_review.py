@@ -13,7 +13,7 @@ from portal.accounts.models import Role
 from portal.clock import utcnow
 from portal.events import Event, EventKind
 from portal.extensions import db
-from portal.metrics import review, review_report
+from portal.metrics import review, review_report, review_seed
 from portal.metrics.definitions import Period
 from portal.metrics.models import AnswerReview
 from portal.metrics.queries import report
@@ -264,3 +264,15 @@ def test_review_rows_follow_the_category_filter(app):
     review.record_review(seeded.assumed["devices"][0], review.Verdict.WRONG, "", None)
     assert [r.category for r in review_report.review_rows(PERIOD, "devices")] == ["devices"]
     assert len(review_report.review_rows(PERIOD)) == 2
+
+
+def test_demo_reviews_are_recorded_like_a_managers_and_say_they_are_demo(app, runner):
+    seed_answers(recent())
+    result = runner.invoke(args=["metrics", "seed-reviews", "--count", "5"])
+    assert result.exit_code == 0, result.output
+    assert "Recorded 5 demo reviews" in result.output
+    again = runner.invoke(args=["metrics", "seed-reviews", "--count", "20"])
+    assert "Recorded 9 demo reviews" in again.output  # 14 reviewable chats in all
+    notes = db.session.scalars(select(AnswerReview.note)).all()
+    assert len(notes) == 14 and set(notes) == {review_seed.DEMO_NOTE}
+    assert db.session.query(Event).filter_by(kind="answer_reviewed").count() == 14
