@@ -83,6 +83,10 @@ class Settings:
     TICKET_LIMIT_PER_SESSION: int = 5
     TICKET_LIMIT_PER_IP: int = 20
     TICKET_LIMIT_WINDOW: int = 3600
+    # Answer review (docs/metrics.md): the key of the sample's fixed random order, and how
+    # many demo reviews `portal demo setup` records on a fresh portal (0: none).
+    METRICS_REVIEW_SAMPLE_KEY: str = "answer-review"
+    METRICS_REVIEW_SEED: int = 0
 
     SMTP_HOST: str = ""
     SMTP_PORT: int = 25

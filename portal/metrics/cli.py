@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import os
 import time
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from portal.metrics import review_seed, rollup, seed
@@ -65,10 +65,7 @@ def seed_demo_step() -> None:
         return
     _seed(90, 5)
     # Opt-in: a demo that should open on corrected figures sets how many reviews to fake.
-    wanted = os.environ.get("METRICS_REVIEW_SEED", "").strip()
-    if wanted:
-        if not wanted.isdigit():
-            click.echo(f"  METRICS_REVIEW_SEED={wanted[:20]!r} is not a number: no reviews seeded.")
-            return
-        done = review_seed.seed_reviews(int(wanted))
+    wanted = int(current_app.config.get("METRICS_REVIEW_SEED") or 0)
+    if wanted > 0:
+        done = review_seed.seed_reviews(wanted)
         click.echo(f"  {done} demo answer reviews recorded (METRICS_REVIEW_SEED).")
