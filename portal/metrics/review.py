@@ -111,13 +111,11 @@ def candidates(first: date, last: date) -> dict[int, Candidate]:
     return pool
 
 
-def reviewed_ids(ids: Iterable[int]) -> set[int]:
-    wanted = list(ids)
-    found: set[int] = set()
-    for chunk in range(0, len(wanted), 5000):
-        found.update(db.session.scalars(select(AnswerReview.conversation_id).where(
-            AnswerReview.conversation_id.in_(wanted[chunk:chunk + 5000]))))
-    return found
+def reviewed_ids(first: date, last: date) -> set[int]:
+    """Conversations of the window already reviewed (a week's margin: a suggestion's day is
+    its hand-off's, which can be later than the day its chat started)."""
+    return set(db.session.scalars(select(AnswerReview.conversation_id).where(
+        AnswerReview.day.between(first - timedelta(days=7), last + timedelta(days=7)))))
 
 
 def _outcomes(ids: Iterable[int]) -> dict[int, str]:
@@ -132,7 +130,7 @@ def draw_sample(per_stratum: int = PER_STRATUM, today: date | None = None,
     last = today or utcnow().date()
     first = last - timedelta(days=days - 1)
     pool = candidates(first, last)
-    reviewed = reviewed_ids(pool)
+    reviewed = reviewed_ids(first, last)
     key = _key()
     chosen: list[Candidate] = []
     counts = []

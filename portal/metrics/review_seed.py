@@ -27,8 +27,9 @@ def seed_reviews(count: int, *, seed: int = 7, today: date | None = None,
     """Review up to `count` unreviewed conversations of the last `days`; returns how many."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     last = today or utcnow().date()
-    pool = review.candidates(last - timedelta(days=days - 1), last)
-    open_ids = sorted(set(pool) - review.reviewed_ids(pool))
+    first = last - timedelta(days=days - 1)
+    pool = review.candidates(first, last)
+    open_ids = sorted(set(pool) - review.reviewed_ids(first, last))
     done = 0
     for cid in rng.sample(open_ids, min(count, len(open_ids))):
         odds = VERDICT_ODDS[pool[cid].stratum]

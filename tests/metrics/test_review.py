@@ -13,7 +13,7 @@ from portal.accounts.models import Role
 from portal.clock import utcnow
 from portal.events import Event, EventKind
 from portal.extensions import db
-from portal.metrics import review, review_report, review_seed
+from portal.metrics import review, review_report, review_seed, rollup
 from portal.metrics.definitions import Period
 from portal.metrics.models import AnswerReview
 from portal.metrics.queries import report
@@ -276,3 +276,13 @@ def test_demo_reviews_are_recorded_like_a_managers_and_say_they_are_demo(app, ru
     notes = db.session.scalars(select(AnswerReview.note)).all()
     assert len(notes) == 14 and set(notes) == {review_seed.DEMO_NOTE}
     assert db.session.query(Event).filter_by(kind="answer_reviewed").count() == 14
+
+
+def test_a_rollup_rebuild_keeps_the_reviews(app):
+    seeded = seed_answers(START)
+    review.record_review(seeded.assumed["billing"][0], review.Verdict.WRONG, "", None)
+    before = review_report.figures(report(PERIOD), review_report.review_rows(PERIOD))
+    rollup.rebuild()
+    after = review_report.figures(report(PERIOD), review_report.review_rows(PERIOD))
+    assert after.reviews == before.reviews == 1
+    assert after.overall == before.overall and after.overall.rate == pytest.approx(2 / 16)
