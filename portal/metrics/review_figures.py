@@ -131,7 +131,7 @@ REVIEW_HELP: dict[str, str] = {
     "review_sample": "Bot answers from chats started in the last 30 days, drawn apart for each "
     "ending: confirmed (the customer said yes), assumed (counted as resolved without a word) "
     "and suggested (the bot offered its closest articles instead of answering). Each stratum "
-    "is put in a fixed random order (a keyed hash of the conversation number), and the page "
+    "is put in a fixed random order (a keyed 64-bit mix of the conversation number), and the page "
     "shows the first five not yet reviewed: the same data always gives the same sample, and "
     "each conversation is reviewed once.",
     "review_verdicts": "Right: the answer, with its cited sections, solves what was asked. "

@@ -59,18 +59,21 @@ class ReviewFigures:
 
 
 def review_rows(period: d.Period, category: str | None = None) -> list[ReviewRow]:
+    r = AnswerReview
+    # Plain columns, not ORM objects: the dashboard reads every review of its period.
     statement = (
-        select(AnswerReview, ConversationRollup.outcome)
+        select(r.conversation_id, r.day, r.category, r.stratum, ConversationRollup.outcome,
+               r.verdict, r.cited, r.note, r.reviewer_id, r.reviewed_at)
         .outerjoin(ConversationRollup,
-                   ConversationRollup.conversation_id == AnswerReview.conversation_id)
-        .where(AnswerReview.day.between(period.first_day, period.last_day))
-        .order_by(AnswerReview.reviewed_at, AnswerReview.id))
+                   ConversationRollup.conversation_id == r.conversation_id)
+        .where(r.day.between(period.first_day, period.last_day))
+        .order_by(r.reviewed_at, r.id))
     if category is not None:
-        statement = statement.where(AnswerReview.category == category)
-    return [ReviewRow(r.conversation_id, r.day, r.category, r.stratum,
-                      outcome or r.stratum, r.verdict, tuple(r.cited or ()), r.note,
-                      r.reviewer_id, r.reviewed_at)
-            for r, outcome in db.session.execute(statement)]
+        statement = statement.where(r.category == category)
+    return [ReviewRow(cid, day, name, stratum, outcome or stratum, verdict, tuple(cited or ()),
+                      note, reviewer, at)
+            for cid, day, name, stratum, outcome, verdict, cited, note, reviewer, at
+            in db.session.execute(statement)]
 
 
 def _groups(rows: list[ReviewRow], keys_of: object) -> tuple[WrongGroup, ...]:

@@ -28,11 +28,11 @@ def seed_reviews(count: int, *, seed: int = 7, today: date | None = None,
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     last = today or utcnow().date()
     first = last - timedelta(days=days - 1)
-    pool = review.candidates(first, last)
+    pool = review.strata(first, last)
     open_ids = sorted(set(pool) - review.reviewed_ids(first, last))
     done = 0
     for cid in rng.sample(open_ids, min(count, len(open_ids))):
-        odds = VERDICT_ODDS[pool[cid].stratum]
+        odds = VERDICT_ODDS[pool[cid]]
         verdict = rng.choices(list(Verdict), weights=odds)[0]
         try:
             review.record_review(cid, verdict, DEMO_NOTE, reviewer_id)

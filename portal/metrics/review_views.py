@@ -38,6 +38,8 @@ def _can_review() -> bool:
 
 def _page(errors: dict[int, str] | None = None,
           kept: dict[int, dict[str, str]] | None = None) -> str:
+    # The strata come from the rollups: bring them up to date as the dashboard does.
+    services.refresh_rollups()
     sample = review.draw_sample()
     slugs = sorted({c.slug for item in sample.items if item.excerpt
                     for c in item.excerpt.citations if c.slug})
