@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy  # noqa: E402
+from flask import Flask  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from portal import create_app  # noqa: E402
@@ -101,13 +102,36 @@ def report_line(label: str, timings: list[float]) -> str:
             f"{1000 / mean:6.1f} req/s")
 
 
-def run(backend: str, url: str, limit: int, requests: int) -> None:
-    instance = tempfile.mkdtemp(prefix="bench-metrics-")
-    app = create_app({
-        "DATABASE_URL": url, "INSTANCE_DIR": instance, "SECRET_KEY": "bench-" + "x" * 32,
-        "WTF_CSRF_ENABLED": False, "METRICS_SETTLE_SECONDS": 0, "MEILI_URL": "http://127.0.0.1:9",
+def bench_app(url: str) -> Flask:
+    """The portal on a fresh database, without CSRF or sign-in limits (one client, many runs)."""
+    return create_app({
+        "DATABASE_URL": url, "INSTANCE_DIR": tempfile.mkdtemp(prefix="bench-metrics-"),
+        "SECRET_KEY": "bench-" + "x" * 32, "WTF_CSRF_ENABLED": False,
+        "METRICS_SETTLE_SECONDS": 0, "MEILI_URL": "http://127.0.0.1:9",
         "LOGIN_LIMIT_PER_ACCOUNT": 1000, "LOGIN_LIMIT_PER_IP": 1000,
     })
+
+
+def each_backend(choice: str, run_on: Callable[[str, str], None]) -> None:
+    """run_on(label, url) on a fresh SQLite file and/or a throwaway PostgreSQL database."""
+    if choice in ("sqlite", "both"):
+        path = Path(tempfile.mkdtemp(prefix="bench-sqlite-")) / "bench.db"
+        run_on("SQLite", f"sqlite:///{path}")
+    if choice in ("postgresql", "both"):
+        name = f"portal_bench_{os.getpid()}_{secrets.token_hex(2)}"
+        admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            run_on("PostgreSQL", PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def run(backend: str, url: str, limit: int, requests: int) -> None:
+    app = bench_app(url)
     with app.app_context():
         db.create_all()
         print(f"\n== {backend}")
@@ -159,21 +183,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=40)
     args = parser.parse_args()
-    if args.db in ("sqlite", "both"):
-        path = Path(tempfile.mkdtemp(prefix="bench-sqlite-")) / "bench.db"
-        run("SQLite", f"sqlite:///{path}", args.events, args.requests)
-    if args.db in ("postgresql", "both"):
-        name = f"portal_bench_{os.getpid()}_{secrets.token_hex(2)}"
-        admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run("PostgreSQL", PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", args.events,
-                args.requests)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    each_backend(args.db, lambda label, url: run(label, url, args.events, args.requests))
 
 
 if __name__ == "__main__":

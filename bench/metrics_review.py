@@ -14,10 +14,7 @@ the CSV of reviews.
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -25,11 +22,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy  # noqa: E402
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 
-from bench.metrics_dashboard import PG_ADMIN_URL, report_line, timed_requests  # noqa: E402
-from portal import create_app  # noqa: E402
+from bench.metrics_dashboard import (  # noqa: E402
+    bench_app,
+    each_backend,
+    report_line,
+    timed_requests,
+)
 from portal.accounts import services as accounts  # noqa: E402
 from portal.accounts.models import Role  # noqa: E402
 from portal.chat.models import Conversation, Message  # noqa: E402
@@ -81,12 +81,7 @@ def load(per_day: int) -> tuple[int, int]:
 
 
 def run(backend: str, url: str, per_day: int, reviews: int, requests: int) -> None:
-    instance = tempfile.mkdtemp(prefix="bench-review-")
-    app = create_app({
-        "DATABASE_URL": url, "INSTANCE_DIR": instance, "SECRET_KEY": "bench-" + "x" * 32,
-        "WTF_CSRF_ENABLED": False, "METRICS_SETTLE_SECONDS": 0, "MEILI_URL": "http://127.0.0.1:9",
-        "LOGIN_LIMIT_PER_ACCOUNT": 1000, "LOGIN_LIMIT_PER_IP": 1000,
-    })
+    app = bench_app(url)
     with app.app_context():
         db.create_all()
         print(f"\n== {backend}")
@@ -131,22 +126,8 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()
-    if args.db in ("sqlite", "both"):
-        path = Path(tempfile.mkdtemp(prefix="bench-sqlite-")) / "bench.db"
-        run("SQLite", f"sqlite:///{path}", args.conversations_per_day, args.reviews,
-            args.requests)
-    if args.db in ("postgresql", "both"):
-        name = f"portal_bench_{os.getpid()}_{secrets.token_hex(2)}"
-        admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run("PostgreSQL", PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-                args.conversations_per_day, args.reviews, args.requests)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    each_backend(args.db, lambda label, url: run(
+        label, url, args.conversations_per_day, args.reviews, args.requests))
 
 
 if __name__ == "__main__":
