@@ -48,6 +48,12 @@ class WrongGroup:
 
 
 @dataclass(frozen=True)
+class WrongAnswers:
+    wrong_by_article: tuple[WrongGroup, ...]
+    wrong_by_category: tuple[WrongGroup, ...]
+
+
+@dataclass(frozen=True)
 class ReviewFigures:
     reviews: int
     overall: Corrected
@@ -88,6 +94,12 @@ def _groups(rows: list[ReviewRow], keys_of: object) -> tuple[WrongGroup, ...]:
     return tuple(sorted(groups, key=lambda g: (-g.wrong, -g.partly, g.key)))
 
 
+def wrong_answers(rows: list[ReviewRow]) -> WrongAnswers:
+    """Reviews marked wrong or partly right, by cited article and by category."""
+    return WrongAnswers(_groups(rows, lambda r: r.cited or ("(no article cited)",)),
+                        _groups(rows, lambda r: (r.category or "(none)",)))
+
+
 def figures(report: d.Report, rows: list[ReviewRow]) -> ReviewFigures:
     """The report's outcomes corrected by the reviews of its conversations."""
     assumed_by_category: dict[str, list[str]] = defaultdict(list)
@@ -105,6 +117,6 @@ def figures(report: d.Report, rows: list[ReviewRow]) -> ReviewFigures:
             Tally.of(assumed_by_category.get(row.category, ()))))
         for row in report.by_category
         if row.outcomes.confirmed + row.outcomes.assumed + row.outcomes.escalated)
+    wrong = wrong_answers(rows)
     return ReviewFigures(len(rows), overall, by_stratum, per_category,
-                         _groups(rows, lambda r: r.cited or ("(no article cited)",)),
-                         _groups(rows, lambda r: (r.category or "(none)",)))
+                         wrong.wrong_by_article, wrong.wrong_by_category)

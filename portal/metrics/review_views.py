@@ -12,8 +12,9 @@ from flask_login import current_user
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.metrics import presentation, review, review_report, services
+from portal.metrics.definitions import Period
 from portal.metrics.review_figures import REVIEW_HELP, Stratum, Verdict
-from portal.metrics.views import article_titles, bp, editor_article_url
+from portal.metrics.views import article_titles, bp, editor_article_url, editor_search_url
 from portal.untrusted import content_disposition
 from portal.web import hx_redirect, render
 
@@ -41,12 +42,16 @@ def _page(errors: dict[int, str] | None = None,
     # The strata come from the rollups: bring them up to date as the dashboard does.
     services.refresh_rollups()
     sample = review.draw_sample()
+    wrong = review_report.wrong_answers(
+        review_report.review_rows(Period.of_days(sample.first, sample.last)))
     slugs = sorted({c.slug for item in sample.items if item.excerpt
-                    for c in item.excerpt.citations if c.slug})
+                    for c in item.excerpt.citations if c.slug}
+                   | {group.key for group in wrong.wrong_by_article})
     context: dict[str, Any] = {
         "sample": sample, "can_review": _can_review(), "verdicts": list(Verdict),
         "stratum_labels": STRATUM_LABELS, "outcome_labels": OUTCOME_LABELS,
         "titles": article_titles(slugs), "editor_article_url": editor_article_url,
+        "editor_search_url": editor_search_url, "review": wrong,
         "errors": errors or {}, "kept": kept or {}, "note_limit": review.NOTE_LIMIT,
         "review_help": REVIEW_HELP,
     }

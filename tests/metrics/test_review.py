@@ -224,13 +224,19 @@ def test_anonymous_visitors_are_sent_to_sign_in(app, client):
 
 def test_the_review_page_shows_recent_answers(app, client, login_as):
     seeded = seed_answers(recent())
-    login_as(Role.MANAGER)
+    review.record_review(seeded.assumed["devices"][0], review.Verdict.WRONG, "", None)
+    login_as(Role.EDITOR)
     html = client.get("/metrics/review").get_data(as_text=True)
     assert html.count('class="card review-item"') == 5 + 2 + 2
+    assert f'id="review-{seeded.assumed["devices"][0]}"' not in html
     assert "How do I sort out refunds?" in html or "How do I sort out pairing?" in html
     assert "Fix this article" in html and "/kb/editor/pairing" in html
     assert f"Conversation #{seeded.suggested[0]}" in html
-    assert "0 of 10 reviewed" in html
+    assert "1 of 10 reviewed" in html
+    # Editors see where answers went wrong, each linked to the editor.
+    wrong = html[html.index("Wrong answers by cited article"):]
+    assert 'href="/kb/editor/pairing' in wrong
+    assert "Save verdict" not in html
 
 
 def test_csv_export_of_reviews(app, client, login_as):
