@@ -292,3 +292,23 @@ def test_a_rollup_rebuild_keeps_the_reviews(app):
     after = review_report.figures(report(PERIOD), review_report.review_rows(PERIOD))
     assert after.reviews == before.reviews == 1
     assert after.overall == before.overall and after.overall.rate == pytest.approx(2 / 16)
+
+
+def test_cited_links_on_the_review_page_stay_inside_the_portal(app):
+    from portal.chat.models import Conversation, Message
+    from portal.chat.services import answer_excerpts
+
+    conversation = Conversation(visitor_id="v-link", state="answered")
+    db.session.add(conversation)
+    db.session.flush()
+    db.session.add_all([
+        Message(conversation_id=conversation.id, role="user", text="help", kind="question"),
+        Message(conversation_id=conversation.id, role="bot", text="See [1] [2].", kind="answer",
+                citations=[{"slug": "a", "url": "javascript:alert(1)"},
+                           {"slug": "b", "url": "/kb/b#steps"}, "not a citation"]),
+        Message(conversation_id=conversation.id, role="user", text="thanks", kind="question"),
+    ])
+    db.session.commit()
+    excerpt = answer_excerpts([conversation.id])[conversation.id]
+    assert [c.url for c in excerpt.citations] == ["", "/kb/b#steps"]
+    assert excerpt.question == "help" and excerpt.afterwards == ("thanks",)
