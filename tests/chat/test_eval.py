@@ -185,3 +185,28 @@ def test_calibrate_needs_gaps_or_unanswerable_questions(runner: Any, tmp_path: P
     result = runner.invoke(args=["eval", "--content", str(content), "--questions",
                                  str(questions), "--calibrate", str(tmp_path / "c.json")])
     assert result.exit_code != 0 and "--gap" in result.output
+
+
+def test_calibration_keeps_the_answered_floor_in_what_customers_get() -> None:
+    """Questions a sensitive topic hands off are never answered whatever their score: the
+    fitted threshold must reach the floor with the others, and the question on the floor
+    must still be answered once the threshold is written down."""
+    import math
+    import random
+
+    from portal.chat.calibration import ANSWERED_FLOOR, fit_calibration
+    from portal.chat.ranking import DECISION_FEATURES
+
+    rng = random.Random(7)
+
+    def row(level: float, **extra: Any) -> dict[str, Any]:
+        features = {name: level + rng.uniform(-0.3, 0.3) for name in DECISION_FEATURES}
+        features["top_cosine"] = 0.5 + rng.uniform(0.0, 0.3)
+        return {"answerable": True, "turn": "question", "features": features, **extra}
+
+    rows = [row(0.8) for _ in range(36)] + [row(0.9, turn="sensitive") for _ in range(4)]
+    rows += [row(0.2, gap=True) for _ in range(40)]
+    fitted, _ = fit_calibration(rows)
+    answered = sum(1 for r in rows if not r.get("gap") and r["turn"] == "question"
+                   and fitted.model.probability(r["features"]) >= fitted.thresholds.answer)
+    assert answered >= math.ceil(ANSWERED_FLOOR * 40)
