@@ -183,14 +183,17 @@ def fit_calibration(rows: list[dict[str, Any]]) -> tuple[Calibration, dict[str, 
         # The threshold at which `share` of the answerable questions (of one KB's set, when
         # several are fitted together) is still reached.
         mine = [i for i, r in enumerate(usable)
-                if y[i] == 1 and r.get("turn") not in DECIDED_ELSEWHERE
+                if y[i] == 1 and gated[i] and r.get("turn") not in DECIDED_ELSEWHERE
                 and (kb is None or str(r.get("set", "")) == kb)]
         total = sum(1 for r in rows if r.get("answerable", True) and not r.get("gap")
                     and (kb is None or str(r.get("set", "")) == kb))
         ranked = np.sort(scores[mine])[::-1]
         needed = int(np.ceil(share * total))
-        if needed <= 0 or needed > len(ranked):
+        if needed <= 0 or not len(ranked):
             return 0.0
+        # Out of reach (too many questions are handed off before the decision): every
+        # question the decision sees is kept, and what is below them still handed off.
+        needed = min(needed, len(ranked))
         # Rounded down: rounded to nearest, the question on the floor could fall below it.
         return math.floor(float(ranked[needed - 1]) * 1e4) / 1e4
 
