@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from portal import site
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.kb import fallback, search_index
@@ -79,6 +80,20 @@ class SyncReport:
         if self.index_queued:
             text += " (search engine unreachable: index updates queued)"
         return text
+
+
+def site_problems(root: Path) -> list[Problem]:
+    """The site file's mistakes (the portal keeps its last good site while there are any)."""
+    try:
+        site.load_site(root)
+    except site.SiteError as error:
+        found = []
+        for problem in error.problems:
+            name, _, rest = problem.partition(": ")
+            found.append(Problem(site.WORDS_FILE, None, rest) if name == site.WORDS_FILE
+                         else Problem(site.SITE_FILE, None, problem))
+        return found
+    return []
 
 
 def content_root(content_dir: str | Path | None = None) -> Path:
@@ -173,6 +188,7 @@ def sync_content(
     if not root.is_dir():
         report.problems.append(Problem(str(root), None, "the content directory does not exist"))
         return report
+    report.problems += site_problems(root)
     use_chunks = current_app.config.get("KB_SYNC_CHUNKS", True) if chunks is None else chunks
     fallback.ensure_fts()
 
