@@ -203,7 +203,7 @@ def _image(root: Path, value: Any, key: str, problems: list[str]) -> str:
     if not isinstance(value, str):
         problems.append(f"{key}: give a file in the content folder, e.g. _assets/{key}.svg")
         return ""
-    relative = value.strip().lstrip("./")
+    relative = value.strip().removeprefix("./")
     path = (root / relative).resolve()
     if not path.is_relative_to(root.resolve()):
         problems.append(f"{key}: {value} is outside the content folder")
