@@ -161,3 +161,20 @@ def test_mail_comes_from_the_site_support_address_unless_mail_from_is_set(app, b
     assert site.sender() == "Bramble Help <help@bramble.example>"
     app.config["MAIL_FROM"] = "Ops <ops@bramble.example>"
     assert site.sender() == "Ops <ops@bramble.example>"
+
+
+def test_sync_reports_site_mistakes_and_folders_the_site_file_does_not_list(app, branded):
+    from portal.kb import search_index, sync
+
+    (branded / "gift-cards").mkdir()
+    (branded / "gift-cards" / "redeem.md").write_text("---\ntitle: Redeem a card\n---\n\nText.\n")
+    report = sync.sync_content(branded, wait=True, chunks=False)
+    assert [str(p) for p in report.problems] == [
+        "_site.yml: warning: the folder gift-cards/ is not in `categories`: it is shown as "
+        "“Gift cards”, after the listed ones"]
+    (branded / "_words.yml").write_text("mail:\n  reply:\n    body: Hi ${nobody}\n")
+    report = sync.sync_content(branded, wait=True, chunks=False)
+    assert [p.path for p in report.errors] == ["_words.yml"]
+    assert "${nobody} is not available here" in report.errors[0].message
+    # The session's index is shared: leave it empty for the modules after this one.
+    search_index.wait(search_index.clear())

@@ -29,6 +29,7 @@ from portal.kb.documents import (
     ContentFile,
     ParsedArticle,
     Problem,
+    is_skipped,
     iter_content_files,
     link_problems,
     parse_article,
@@ -85,7 +86,7 @@ class SyncReport:
 def site_problems(root: Path) -> list[Problem]:
     """The site file's mistakes (the portal keeps its last good site while there are any)."""
     try:
-        site.load_site(root)
+        loaded = site.load_site(root)
     except site.SiteError as error:
         found = []
         for problem in error.problems:
@@ -93,7 +94,16 @@ def site_problems(root: Path) -> list[Problem]:
             found.append(Problem(site.WORDS_FILE, None, rest) if name == site.WORDS_FILE
                          else Problem(site.SITE_FILE, None, problem))
         return found
-    return []
+    if not loaded.categories:
+        return []
+    return [
+        Problem(site.SITE_FILE, None, f"the folder {folder.name}/ is not in `categories`: it "
+                f"is shown as “{loaded.category_name(folder.name)}”, after the listed ones",
+                "warning")
+        for folder in sorted(root.iterdir())
+        if folder.is_dir() and not is_skipped(f"{folder.name}/x.md")
+        and loaded.category(folder.name) is None and any(folder.glob("*.md"))
+    ]
 
 
 def content_root(content_dir: str | Path | None = None) -> Path:

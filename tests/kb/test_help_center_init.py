@@ -8,6 +8,7 @@ from email import message_from_string, policy
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from click.testing import CliRunner
 
 from portal.accounts.models import Role
@@ -141,3 +142,22 @@ def test_a_bad_or_stale_category_save_loses_nothing(app, client, login_as, new_c
     assert client.post("/kb/editor/categories", data={**again, "name": ["Start", "Account"]}
                        ).status_code == 302
     assert "name: Start" in site_file.read_text() and 'name: "Bram"' in site_file.read_text()
+
+
+@pytest.mark.browser
+def test_the_brand_colours_and_logo_reach_the_browser(app, new_center: Path, live_server, page):
+    (new_center / "_assets").mkdir()
+    (new_center / "_assets" / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8" width="28" height="28">'
+        '<rect width="8" height="8" fill="#2d5a27"/></svg>')
+    site_file = new_center / "_site.yml"
+    site_file.write_text(site_file.read_text()
+                         .replace('brand: "#1f5f8b"', 'brand: "#2d5a27"')
+                         .replace("# logo: _assets/logo.svg", "logo: _assets/logo.svg"))
+    page.goto(f"{live_server}/kb")
+    send = page.locator(".kb-hero button[type=submit]")
+    assert send.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(45, 90, 39)"
+    logo = page.locator("img.brand-logo")
+    expect(logo).to_be_visible()
+    assert logo.evaluate("e => e.naturalWidth") > 0
+    assert page.title() == "Help Center · Bramble & Co. Support"
