@@ -8,8 +8,8 @@ from email import message_from_string, policy
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
 from click.testing import CliRunner
+from playwright.sync_api import expect
 
 from portal.accounts.models import Role
 from portal.chat import llm
