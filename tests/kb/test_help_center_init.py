@@ -66,6 +66,7 @@ def test_init_serves_a_help_center_under_the_new_name(app, client, new_center: P
     prompt = llm.build_prompt("How do I reset my password?", []).messages[0]["content"]
     assert "you are Bramble & Co. Assistant and you answer customers of Bramble & Co." in prompt
     assert "Bramble & Co.'s products, your account and orders" in prompt
+    assert "if it is one of: en; otherwise in\n  en." in prompt
 
     seen = " ".join([*(r.get_data(as_text=True) for r in pages.values()), theme, raw, prompt])
     assert not re.search("hearthly|thermostat", seen, re.I)
