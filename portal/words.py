@@ -47,6 +47,12 @@ TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Priority: ${priority}; ${due}.\n\n${url}\n",
         ("name", "by", "number", "tier", "priority", "due", "url", "subject"),
     ),
+    "mail.breach.subject": ("SLA breached: ${subject}", ("subject",)),
+    "mail.breach.body": (
+        "Hi ${name},\n\nTicket #${number} missed its ${target} target and is now ${priority} "
+        "priority.\n\n${url}\n",
+        ("name", "number", "target", "priority", "url", "subject"),
+    ),
     "bot.handoff.low_confidence": (
         "I couldn't find an answer I'm sure about in our help center. A member of our support "
         "team can help: I've prepared a ticket for you to check.", ()),
