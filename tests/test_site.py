@@ -135,6 +135,8 @@ def test_pages_show_the_site_and_follow_an_edit_without_restart(app, client, bra
     assert '<a href="https://bramble.example/privacy">Privacy</a>' in page
     theme = client.get("/site/theme.css")
     assert theme.mimetype == "text/css" and "--brand: #2d5a27;" in theme.get_data(as_text=True)
+    again = client.get("/site/theme.css", headers={"If-None-Match": theme.headers["ETag"]})
+    assert again.status_code == 304
     logo = client.get("/site/logo")
     assert logo.status_code == 200 and logo.mimetype == "image/svg+xml"
     assert "default-src 'none'" in logo.headers["Content-Security-Policy"]
