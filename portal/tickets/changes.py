@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from portal import site
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.inputs import parse_int
@@ -135,10 +136,14 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
 
     ticket = apply_change(ticket_id, compute, after)
     if actor.staff:
+        words = site.current()
+        values = {"name": ticket.requester_name, "agent": actor.name, "reply": text,
+                  "url": customer_url(ticket, external=True), "number": ticket.number,
+                  "subject": ticket.subject}
         notify.send(
-            ticket.requester_email, f"[#{ticket.number}] New reply: {ticket.subject}",
-            f"Hi {ticket.requester_name},\n\n{actor.name} replied to your ticket:\n\n{text}\n\n"
-            f"Reply or follow the ticket here:\n{customer_url(ticket, external=True)}\n",
+            ticket.requester_email,
+            f"[#{ticket.number}] " + words.text("mail.reply.subject", **values),
+            words.text("mail.reply.body", **values),
             ticket_number=ticket.number,
         )
         if ticket.status == TicketStatus.SOLVED and solved_before.get("value") is None:
@@ -199,13 +204,14 @@ def close(ticket_id: int, *, actor: Actor) -> Ticket:
 
 def _notify_solved(ticket: Ticket) -> None:
     url = customer_url(ticket, external=True)
-    days = reopen_window().days
+    words = site.current()
+    values = {"name": ticket.requester_name, "days": reopen_window().days, "url": url,
+              "number": ticket.number, "subject": ticket.subject,
+              "csat": words.text("mail.csat.body", rate_url=f"{url}/rate")}
     notify.send(
-        ticket.requester_email, f"[#{ticket.number}] Solved: {ticket.subject}",
-        f"Hi {ticket.requester_name},\n\nWe have marked your ticket as solved. If it is not, "
-        f"reply within {days} days and it opens again.\n\nHow did we do? Rate us here "
-        f"(the link opens a form; nothing is recorded until you press the button):\n"
-        f"{url}/rate\n",
+        ticket.requester_email,
+        f"[#{ticket.number}] " + words.text("mail.solved.subject", **values),
+        words.text("mail.solved.body", **values),
         ticket_number=ticket.number,
     )
 

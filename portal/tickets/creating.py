@@ -9,6 +9,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from portal import site
 from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.events import EventKind, emit
@@ -123,12 +124,13 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
          visitor_id=visitor_id, user_id=requester_id, category=category, **details)
     db.session.commit()
     ref = ref_of(ticket)
+    words = site.current()
+    values = {"name": name, "number": ticket.number, "subject": subject,
+              "reply_target": _human_target(due.first_response),
+              "url": customer_url(ticket, external=True), "message": description}
     notify.send(
-        email, f"[#{ticket.number}] We received your request: {subject}",
-        f"Hi {name},\n\nThanks for contacting Hearthly Support. Your ticket number is "
-        f"#{ticket.number}; we aim to reply {_human_target(due.first_response)}.\n\n"
-        f"Follow your ticket and reply here:\n{customer_url(ticket, external=True)}\n\n"
-        f"Your message:\n{description}\n",
+        email, f"[#{ticket.number}] " + words.text("mail.acknowledgement.subject", **values),
+        words.text("mail.acknowledgement.body", **values),
         ticket_number=ticket.number,
     )
     if routed.assignee_id is not None:
