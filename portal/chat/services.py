@@ -2,6 +2,9 @@
 
 Services own the transactions: the customer's message is committed before any
 retrieval or LLM call, and the bot's reply is committed once it is complete.
+
+The agent copilot reuses the bot's retrieval and composition (`retrieve`, `compose`), word
+matching (`terms`), sentence splitting and nearest-examples classifier, re-exported here.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from sqlalchemy import select
 
 from portal.chat import calibration, flow, understanding
 from portal.chat.answerer import Citation, compose, stream_words
+from portal.chat.answerer import terms as terms
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
+from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier
 from portal.chat.understanding import PriorTurn, Turn, TurnKind
+from portal.chat.understanding import asks_something as asks_something
+from portal.chat.understanding import sentences_of as sentences_of
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db

@@ -1,0 +1,85 @@
+"""A few lines on what the customer needs and what was already tried, taken word for word
+from what they wrote (the description, the chat transcript, their replies): an agent can
+trust a quoted sentence, where a paraphrase could be wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from portal.chat.services import asks_something, sentences_of, terms
+from portal.kb import services as kb_services
+
+NEEDS_SENTENCES = 2
+TRIED_SENTENCES = 3
+MAX_SENTENCE_CHARS = 220
+_TRIED = re.compile(
+    r"\b(tried|trying|restarted|rebooted|reset|reinstall\w*|re-install\w*|already|followed"
+    r"|checked|updated|upgraded|cleared|unplugged|replaced|turned (it |them )?(off|on)"
+    r"|switched|changed|ran|did all|did everything|still)\b", re.I)
+_CUSTOMER_LINE = re.compile(r"^Customer:\s*(.+)$", re.M)
+
+
+def customer_sentences(description: str, transcript: str | None,
+                       replies: Sequence[str]) -> list[str]:
+    """Everything the customer wrote, sentence by sentence, oldest first, without repeats
+    (a chat hand-off copies the chat's messages into the description)."""
+    texts = _CUSTOMER_LINE.findall(transcript or "") + [description, *replies]
+    seen: set[str] = set()
+    sentences: list[str] = []
+    for text in texts:
+        for line in text.splitlines():
+            for sentence in sentences_of(line):
+                key = " ".join(sentence.lower().split())
+                if len(key.split()) >= 3 and key not in seen:
+                    seen.add(key)
+                    sentences.append(_cut(sentence))
+    return sentences
+
+
+def _cut(sentence: str) -> str:
+    flat = " ".join(sentence.split())
+    return flat if len(flat) <= MAX_SENTENCE_CHARS else flat[:MAX_SENTENCE_CHARS] + "…"
+
+
+def needs(subject: str, sentences: Sequence[str]) -> list[str]:
+    """The sentences that ask for something, closest to the subject first, in the order
+    written."""
+    subject_terms = terms(subject)
+
+    def weight(index: int) -> float:
+        sentence = sentences[index]
+        return (2.0 * asks_something(sentence) + len(subject_terms & terms(sentence))
+                - 0.1 * index)
+
+    best = sorted(range(len(sentences)), key=weight, reverse=True)[:NEEDS_SENTENCES]
+    return [sentences[i] for i in sorted(best)]
+
+
+def tried(sentences: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
+    found = [s for s in sentences if _TRIED.search(s) and s not in exclude]
+    return found[:TRIED_SENTENCES]
+
+
+def summarise(ticket: Any, thread: Sequence[Any], customer_texts: Sequence[str]) -> str:
+    replies = [t for t in customer_texts[1:]]
+    sentences = customer_sentences(ticket.description, ticket.transcript, replies)
+    lines: list[str] = []
+    wanted = needs(ticket.subject, sentences) or [ticket.subject]
+    lines.append("Needs: " + " ".join(wanted))
+    done = tried(sentences, exclude=wanted)
+    bot = [ref.title for ref in kb_services.article_refs(list(ticket.bot_article_slugs or []))
+           if ref.title]
+    if done:
+        lines.append("Already tried: " + " ".join(done))
+    if bot:
+        lines.append("The bot already offered: " + "; ".join(bot) + ".")
+    if not done and not bot:
+        lines.append("Already tried: nothing mentioned.")
+    staff = [m for m in thread if m.from_staff and str(m.kind) == "reply"]
+    if staff:
+        lines.append(f"Agents replied {len(staff)} time{'s' if len(staff) != 1 else ''}; "
+                     f"the customer wrote {len(replies)} time{'s' if len(replies) != 1 else ''}"
+                     " since the ticket was opened.")
+    return "\n".join(lines)
