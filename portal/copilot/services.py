@@ -31,8 +31,6 @@ from portal.tickets import services as tickets
 log = logging.getLogger(__name__)
 
 SUGGESTED_ARTICLES = 3
-# A customer message this short ("still not working") is read with the ticket's subject.
-SHORT_MESSAGE_WORDS = 8
 EXCERPT_CHARS = 220
 
 
@@ -144,9 +142,9 @@ def _basis(key: str, text: str) -> str:
 
 
 def _query_text(ticket: Any, key: str, text: str) -> str:
-    if key != "d" and len(text.split()) < SHORT_MESSAGE_WORDS:
-        return f"{ticket.subject}\n{text}"
-    return text
+    """A later message ("still nothing, I need it today") is about the ticket's subject: it
+    is read under it, as the chat reads a follow-up under its topic."""
+    return text if key == "d" else f"{ticket.subject}\n{text}"
 
 
 def assist(ticket: Any, thread: Sequence[Any] | None = None) -> Assist:

@@ -44,16 +44,16 @@ def _cut(sentence: str) -> str:
 
 
 def needs(subject: str, sentences: Sequence[str]) -> list[str]:
-    """The sentences that ask for something, closest to the subject first, in the order
-    written."""
+    """What the customer asks for: their questions (else their other statements that are not
+    reports of what they tried), nearest the subject first, shown in the order written."""
     subject_terms = terms(subject)
+    asked = [i for i, s in enumerate(sentences) if asks_something(s)]
+    pool = asked or [i for i, s in enumerate(sentences) if not _TRIED.search(s)]
 
     def weight(index: int) -> float:
-        sentence = sentences[index]
-        return (2.0 * asks_something(sentence) + len(subject_terms & terms(sentence))
-                - 0.1 * index)
+        return len(subject_terms & terms(sentences[index])) - 0.1 * index
 
-    best = sorted(range(len(sentences)), key=weight, reverse=True)[:NEEDS_SENTENCES]
+    best = sorted(pool, key=weight, reverse=True)[:NEEDS_SENTENCES]
     return [sentences[i] for i in sorted(best)]
 
 
