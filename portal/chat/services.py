@@ -4,7 +4,8 @@ Services own the transactions: the customer's message is committed before any
 retrieval or LLM call, and the bot's reply is committed once it is complete.
 
 The agent copilot reuses the bot's retrieval and composition (`retrieve`, `compose`), word
-matching (`terms`), sentence splitting and nearest-examples classifier, re-exported here.
+matching (`terms`), sentence splitting and nearest-examples classifier, re-exported here,
+and measures itself in `portal eval` through `EVAL_SCORERS`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from portal.chat import calibration, flow, understanding
 from portal.chat.answerer import Citation, compose, stream_words
 from portal.chat.answerer import terms as terms
+from portal.chat.evaluation import EVAL_SCORERS as EVAL_SCORERS
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
 from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier

@@ -20,3 +20,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     tickets.register_scorer(app, score_message)
+    from portal.chat.services import EVAL_SCORERS
+    from portal.copilot.evaluation import CopilotScorer
+
+    app.extensions.setdefault(EVAL_SCORERS, []).append(CopilotScorer())
