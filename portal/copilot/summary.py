@@ -14,6 +14,7 @@ from portal.kb import services as kb_services
 NEEDS_SENTENCES = 2
 TRIED_SENTENCES = 3
 MAX_SENTENCE_CHARS = 220
+SAME_SENTENCE = 0.6
 _TRIED = re.compile(
     r"\b(tried|trying|restarted|rebooted|reset|reinstall\w*|re-install\w*|already|followed"
     r"|checked|updated|upgraded|cleared|unplugged|replaced|turned (it |them )?(off|on)"
@@ -26,16 +27,23 @@ def customer_sentences(description: str, transcript: str | None,
     """Everything the customer wrote, sentence by sentence, oldest first, without repeats
     (a chat hand-off copies the chat's messages into the description)."""
     texts = _CUSTOMER_LINE.findall(transcript or "") + [description, *replies]
-    seen: set[str] = set()
+    kept: list[set[str]] = []
     sentences: list[str] = []
     for text in texts:
         for line in text.splitlines():
             for sentence in sentences_of(line):
-                key = " ".join(sentence.lower().split())
-                if len(key.split()) >= 3 and key not in seen:
-                    seen.add(key)
-                    sentences.append(_cut(sentence))
+                words = terms(sentence)
+                if len(sentence.split()) < 3 or any(_same(words, other) for other in kept):
+                    continue
+                kept.append(words)
+                sentences.append(_cut(sentence))
     return sentences
+
+
+def _same(one: set[str], other: set[str]) -> bool:
+    """The same sentence retold ("I tried that twice" in the chat, "I tried the reset link
+    twice" in the form): most of the content words shared."""
+    return bool(one) and len(one & other) >= SAME_SENTENCE * min(len(one), len(other))
 
 
 def _cut(sentence: str) -> str:
