@@ -123,6 +123,16 @@ def _llm_usable() -> bool:
     return llm_enabled() and not _llm_paused()
 
 
+def summarise_with_llm(text: str) -> str | None:
+    """A short summary of a ticket from the LLM, or None when none is configured, it is
+    resting after failures, or it failed now (the agent copilot then quotes the customer)."""
+    if not _llm_usable():
+        return None
+    from portal.chat import llm
+
+    return llm.summarise_ticket(text)
+
+
 def off_topic_text(audiences: tuple[str, ...]) -> str:
     names = [c.name for c in sorted(kb_services.categories(audiences), key=lambda c: -c.count)]
     subjects = ", ".join(names[:4]).lower() if names else "our products and your account"

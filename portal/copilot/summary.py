@@ -1,6 +1,6 @@
-"""A few lines on what the customer needs and what was already tried, taken word for word
-from what they wrote (the description, the chat transcript, their replies): an agent can
-trust a quoted sentence, where a paraphrase could be wrong."""
+"""A few lines on what the customer needs and what was already tried: written by the LLM
+when one is configured, else taken word for word from what the customer wrote (the
+description, the chat transcript, their replies), which an agent can trust as it stands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from portal.chat.services import asks_something, sentences_of, terms
+from portal.chat.services import asks_something, sentences_of, summarise_with_llm, terms
 from portal.kb import services as kb_services
 
 NEEDS_SENTENCES = 2
@@ -71,20 +71,25 @@ def tried(sentences: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
 
 
 def summarise(ticket: Any, thread: Sequence[Any], customer_texts: Sequence[str]) -> str:
-    replies = [t for t in customer_texts[1:]]
-    sentences = customer_sentences(ticket.description, ticket.transcript, replies)
-    lines: list[str] = []
-    wanted = needs(ticket.subject, sentences) or [ticket.subject]
-    lines.append("Needs: " + " ".join(wanted))
-    done = tried(sentences, exclude=wanted)
+    replies = list(customer_texts[1:])
     bot = [ref.title for ref in kb_services.article_refs(list(ticket.bot_article_slugs or []))
            if ref.title]
-    if done:
-        lines.append("Already tried: " + " ".join(done))
+    written = "\n\n".join(part for part in (
+        f"Subject: {ticket.subject}", f"Chat transcript:\n{ticket.transcript}"
+        if ticket.transcript else "", f"Description:\n{ticket.description}",
+        *(f"Customer reply:\n{text}" for text in replies)) if part)
+    lines = (summarise_with_llm(written) or "").splitlines()
+    if not lines:
+        sentences = customer_sentences(ticket.description, ticket.transcript, replies)
+        wanted = needs(ticket.subject, sentences) or [ticket.subject]
+        lines.append("Needs: " + " ".join(wanted))
+        done = tried(sentences, exclude=wanted)
+        if done:
+            lines.append("Already tried: " + " ".join(done))
+        elif not bot:
+            lines.append("Already tried: nothing mentioned.")
     if bot:
         lines.append("The bot already offered: " + "; ".join(bot) + ".")
-    if not done and not bot:
-        lines.append("Already tried: nothing mentioned.")
     staff = [m for m in thread if m.from_staff and str(m.kind) == "reply"]
     if staff:
         lines.append(f"Agents replied {len(staff)} time{'s' if len(staff) != 1 else ''}; "
