@@ -82,7 +82,7 @@ def suggest(text: str, *, audiences: Sequence[str] = kb_services.STAFF_AUDIENCES
 
     The draft is the chatbot's cited composition from the top articles, then the other
     suggested articles as further reading, so every suggestion the agent sees is cited."""
-    found = retrieval or retrieve(text, audiences=tuple(audiences))
+    found = retrieval or retrieve(text, audiences=tuple(audiences), text_signals=False)
     sources = found.sources[:SUGGESTED_ARTICLES]
     articles = [
         SuggestedArticle(
@@ -173,12 +173,12 @@ def _compute(ticket: Any, thread: Sequence[Any], messages: list[tuple[str, str]]
     name = (ticket.requester_name or "").split(" ")[0]
     suggestion = suggest(_query_text(ticket, key, text),
                          greeting=f"Hi {name}," if name else "Hi,")
-    moods = [_mood_of(k, t) for k, t in messages]
+    moods = _moods(ticket, messages)
     row = CopilotDraft(
         ticket_id=ticket.id, basis=basis,
         summary=summaries.summarise(ticket, thread, [t for _k, t in messages]),
         articles=[a.__dict__ for a in suggestion.articles], draft=suggestion.draft,
-        moods=[[m.key, m.label, m.score, m.why] for m in moods], created_at=utcnow(),
+        moods=moods, created_at=utcnow(),
     )
     _discard_unused(ticket.id, thread)
     db.session.add(row)
@@ -195,11 +195,26 @@ def _compute(ticket: Any, thread: Sequence[Any], messages: list[tuple[str, str]]
     return row
 
 
-def _mood_of(key: str, text: str) -> MessageMood:
-    mood = tickets.message_mood(text)
-    if mood is None:
-        return MessageMood(key, "neutral", 0.0, "")
-    return MessageMood(key, mood.label, mood.score, mood.why)
+def _moods(ticket: Any, messages: list[tuple[str, str]]) -> list[list[Any]]:
+    """Each customer message's tone. Only a message never scored costs an embedding: the
+    earlier ones are in the ticket's previous copilot row, the latest one on the ticket."""
+    known: dict[str, list[Any]] = {}
+    previous = db.session.scalar(select(CopilotDraft).where(CopilotDraft.ticket_id == ticket.id)
+                                 .order_by(CopilotDraft.id.desc()).limit(1))
+    if previous is not None:
+        known = {str(m[0]): list(m) for m in previous.moods}
+    latest = messages[-1][0]
+    if ticket.sentiment is not None and latest not in known:
+        known[latest] = [latest, ticket.sentiment, ticket.sentiment_score or 0.0,
+                         ticket.sentiment_why or ""]
+    found: list[list[Any]] = []
+    for key, text in messages:
+        if key not in known:
+            mood = tickets.message_mood(text)
+            known[key] = [key, mood.label, mood.score, mood.why] if mood else \
+                [key, "neutral", 0.0, ""]
+        found.append(known[key])
+    return found
 
 
 def _discard_unused(ticket_id: int, thread: Sequence[Any]) -> None:
