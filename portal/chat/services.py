@@ -2,6 +2,10 @@
 
 Services own the transactions: the customer's message is committed before any
 retrieval or LLM call, and the bot's reply is committed once it is complete.
+
+The agent copilot reuses the bot's retrieval and composition (`retrieve`, `compose`), word
+matching (`terms`), sentence splitting and nearest-examples classifier, re-exported here,
+and measures itself in `portal eval` through `EVAL_SCORERS`.
 """
 
 from __future__ import annotations
@@ -20,9 +24,14 @@ from sqlalchemy import select
 from portal import site
 from portal.chat import calibration, flow, understanding
 from portal.chat.answerer import Citation, compose, stream_words
+from portal.chat.answerer import terms as terms
+from portal.chat.evaluation import EVAL_SCORERS as EVAL_SCORERS
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
+from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier
 from portal.chat.understanding import PriorTurn, Turn, TurnKind
+from portal.chat.understanding import asks_something as asks_something
+from portal.chat.understanding import sentences_of as sentences_of
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
@@ -94,6 +103,16 @@ def _llm_paused() -> bool:
 
 def _llm_usable() -> bool:
     return llm_enabled() and not _llm_paused()
+
+
+def summarise_with_llm(text: str) -> str | None:
+    """A short summary of a ticket from the LLM, or None when none is configured, it is
+    resting after failures, or it failed now (the agent copilot then quotes the customer)."""
+    if not _llm_usable():
+        return None
+    from portal.chat import llm
+
+    return llm.summarise_ticket(text)
 
 
 def off_topic_text(audiences: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ from portal import site
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.inputs import parse_int
-from portal.tickets import articles, notify, sla
+from portal.tickets import articles, moods, notify, sla
 from portal.tickets.common import (
     Actor,
     BulkResult,
@@ -88,9 +88,14 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
     text = clean_body(body, "body", "a reply")
     target = parse_enum(TicketStatus, then_status, "status", "Status") if then_status else None
     solved_before: dict[str, Any] = {}
+    # The queue's marker follows the customer's latest message (agents' replies leave it).
+    mood = None if actor.staff else moods.score(text)
 
     def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        if mood is not None:
+            values.update(sentiment=mood.label, sentiment_score=mood.score,
+                          sentiment_why=mood.why)
         new_status = ticket.status
         first = ticket.first_responded_at
         if ticket.status == TicketStatus.CLOSED:

@@ -14,7 +14,7 @@ from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
-from portal.tickets import articles, limits, notify, sla
+from portal.tickets import articles, limits, moods, notify, sla
 from portal.tickets.assigning import notify_assigned
 from portal.tickets.common import (
     MAX_NAME,
@@ -79,9 +79,11 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
     if requester_id is None and client_ip is not None:
         limits.count_anonymous_ticket(visitor_id, client_ip)
 
+    mood = moods.score(f"{subject}\n{description}")
     # A changed rule file is activated here, saved with the ticket in one transaction.
     routed = route(subject=subject, description=description, category=category,
-                   source=str(source_value), requester_email=email, priority=str(priority_value))
+                   source=str(source_value), requester_email=email, priority=str(priority_value),
+                   sentiment=mood.label if mood else None)
     priority_value = TicketPriority(routed.priority)
     now = utcnow()
     due = sla.targets(priority_value)
@@ -94,6 +96,8 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
         linked_article_slugs=[], transcript=transcript or None,
         team_id=routed.team_id, tier=routed.tier, tags=list(routed.tags),
         assignee_id=routed.assignee_id,
+        sentiment=mood.label if mood else None, sentiment_score=mood.score if mood else None,
+        sentiment_why=mood.why if mood else "",
         created_at=now, updated_at=now,
         first_response_due=now + due.first_response, resolution_due=now + due.resolution,
         # Only a signed-in requester has proved the address; anyone else has typed it.

@@ -40,6 +40,8 @@ from portal.tickets.creating import create_ticket
 from portal.tickets.dispatch import RouteResult, route, routing_status
 from portal.tickets.errors import ConflictError, TicketError, TooManyTickets
 from portal.tickets.models import TIERS, tier_label
+from portal.tickets.moods import Mood, register_scorer
+from portal.tickets.moods import score as message_mood
 from portal.tickets.reading import (
     QueueFilters,
     QueuePage,
@@ -85,4 +87,6 @@ __all__ = [
     "RouteResult", "TeamInfo", "TIERS", "create_team", "escalate", "list_teams",
     "move_team", "remove_membership", "route", "routing_status", "set_membership",
     "team_choices", "team_names", "tier_label", "update_team",
+    # the tone of customers' messages, scored by whoever registers a scorer (the copilot)
+    "Mood", "message_mood", "register_scorer",
 ]

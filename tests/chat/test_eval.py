@@ -39,12 +39,15 @@ def test_eval_command_reports_every_figure(runner: Any, tmp_path: Path, name: st
                                  str(questions), "--json", str(out), "--limit", "6"])
     assert result.exit_code == 0, result.output
     for key in ("hit_at_1", "hit_at_5", "mrr", "answered_when_answerable", "citation_precision",
-                "latency_ms_p50", "latency_ms_p95"):
+                "latency_ms_p50", "latency_ms_p95", "copilot_hit_at_3",
+                "copilot_draft_cites_gold"):
         assert key in result.output
     report = json.loads(out.read_text())
     summary = report["summary"]
     assert summary["questions"] == 6 and len(report["rows"]) == 6
     assert summary["hit_at_5"] >= 0.8
+    # The agent copilot, reading each question as a ticket, suggests and cites the gold.
+    assert summary["copilot_hit_at_3"] >= 0.8 and summary["copilot_draft_cites_gold"] >= 0.8
     assert summary["content_problems"] == 0
 
 
