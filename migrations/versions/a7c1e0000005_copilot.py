@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 
 revision = 'a7c1e0000005'
-down_revision = 'a7c1e0000004'
+down_revision = 'b17e5173a001'
 branch_labels = None
 depends_on = None
 
