@@ -74,6 +74,9 @@ def new():
             headers["Retry-After"] = str(exc.retry_after)
         except TicketError as exc:
             errors[exc.field] = exc.message
+            errors.update(services.blank_field_errors(
+                subject=values["subject"], description=values["description"],
+                requester_email=values["email"], email_required=not signed_in))
         else:
             if signed_in:
                 flash(f"Thanks — ticket #{ref.number} is in. We will reply here and by email.",
