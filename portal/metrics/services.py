@@ -135,3 +135,9 @@ def dashboard(filters: Filters) -> Dashboard:
                      _agent_names({row.key for row in people.agents}),
                      {d.NOBODY: "(no team)", **tickets.team_names()})
 
+
+
+def content_gaps(filters: Filters) -> d.ContentGaps:
+    """What customers looked for and did not find, for the editors' own report."""
+    refresh_rollups()
+    return queries.report(filters.period, None).gaps
