@@ -127,22 +127,23 @@ def stacked_bars(labels: Sequence[str], values: Mapping[str, Sequence[int]],
     return Markup("".join(parts) + _legend(series))  # noqa: S704 - every value escaped above
 
 
-def funnel_chart(steps: Sequence[tuple[str, int]], *, title: str) -> Markup:
+def funnel_chart(steps: Sequence[tuple[str, int, str]], *, title: str) -> Markup:
+    """Bars per step; each step's third item is the text beside its count (a share of the
+    step before, or what it counts)."""
     row_h, gap, label_w = 34, 8, 130
     height = len(steps) * (row_h + gap) + gap
-    widest = max((n for _, n in steps), default=0) or 1
+    widest = max((n for _, n, _ in steps), default=0) or 1
     plot_w = WIDTH - label_w - 150
     parts = [
         f'<svg class="chart funnel" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">',
         f"<title>{escape(title)}</title>",
     ]
-    for index, (label, n) in enumerate(steps):
+    for index, (label, n, beside) in enumerate(steps):
         y = gap + index * (row_h + gap)
         width = max(plot_w * n / widest, 2 if n else 0)
         x = label_w + (plot_w - width) / 2
-        before = steps[index - 1][1] if index else None
-        share = f" · {n / before * 100:.0f}% of previous" if before else ""
+        share = f" · {beside}" if beside else ""
         parts.append(f'<text class="funnel-label" x="{label_w - 10}" y="{y + row_h / 2 + 5}" '
                      f'text-anchor="end">{escape(label)}</text>')
         parts.append(

@@ -54,8 +54,17 @@ def test_htmx_request_gets_only_the_panel(client, manager) -> None:
                           headers={"HX-Request": "true"})
     body = response.get_data(as_text=True)
     assert "<html" not in body and "metrics-filters" not in body
-    assert "category “billing”" in body
+    assert "category “Billing and plans”" in body
     assert "66.7%" in body  # billing deflection 2 / 3
+
+
+def test_categories_read_as_names_in_the_filter_and_the_table(client, manager) -> None:
+    insert_scenario()
+    page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
+    assert '<option value="billing" >Billing and plans</option>' in page
+    by_category = page.partition('id="t-categories"')[2].partition("</section>")[0]
+    assert '<th scope="row">Billing and plans</th>' in by_category
+    assert '<th scope="row">billing</th>' not in by_category
 
 
 def test_empty_period_shows_dashes(client, manager) -> None:
@@ -88,9 +97,12 @@ def test_csv_exports_every_table(client, manager) -> None:
         assert len(rows) >= 2, table
     funnel = list(csv.reader(io.StringIO(
         client.get("/metrics/export/funnel.csv", query_string=WEEK).get_data(as_text=True))))
-    assert funnel[1:] == [["Searches", "6", ""], ["Article views", "6", "1.0"],
-                          ["Chats", "8", "1.3333"], ["Hand-offs", "2", "0.25"],
-                          ["Tickets", "5", "2.5"]]
+    # A step is never shown as more than 100% of the one before: only hand-offs (a part of
+    # chats) get a share; the others say what they count.
+    assert [row[:3] for row in funnel[1:]] == [
+        ["Searches", "6", ""], ["Article views", "6", ""], ["Chats", "8", ""],
+        ["Hand-offs", "2", "0.25"], ["Tickets", "5", ""]]
+    assert funnel[0][3] == "counted from" and "web form and email" in funnel[5][3]
     assert client.get("/metrics/export/nope.csv").status_code == 404
 
 
@@ -108,7 +120,7 @@ def test_csv_export_defuses_formulas(client, manager) -> None:
     assert ["'@sum(a1)", "1"] in rows
 
 
-def test_ticket_times_read_as_durations_on_the_page_and_seconds_in_the_csv(client,
+def test_ticket_times_read_as_durations_on_the_page_and_hours_in_the_csv(client,
                                                                             manager) -> None:
     insert_scenario()
     page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
@@ -116,5 +128,12 @@ def test_ticket_times_read_as_durations_on_the_page_and_seconds_in_the_csv(clien
     assert "median (s)" not in page and "p90 (s)" not in page
     rows = list(csv.reader(io.StringIO(
         client.get("/metrics/export/tickets.csv", query_string=WEEK).get_data(as_text=True))))
-    labels = [row[0] for row in rows]
-    assert "First response median (s)" in labels and "Resolution p90 (s)" in labels
+    labels = {row[0]: row for row in rows}
+    assert "First response median (hours)" in labels and "Resolution p90 (hours)" in labels
+    board_page_median = page.partition("First response median</th>")[2].partition("</td>")[0]
+    hours = float(labels["First response median (hours)"][1])
+    assert f"{hours:.1f} h" in board_page_median or f"{hours * 60:.0f} min" in board_page_median
+    assert labels["Solves"][1].isdigit()  # counts are not converted
+    agents = list(csv.reader(io.StringIO(
+        client.get("/metrics/export/agents.csv", query_string=WEEK).get_data(as_text=True))))
+    assert "resolution median (hours)" in agents[0] and "open load" in agents[0]
