@@ -94,6 +94,13 @@ def duration(seconds: float | None) -> str:
 
 
 CSV_DURATION_UNIT = "hours"
+# A day's rate from fewer chats than this is noise (one chat is 0% or 100%): the chart
+# greys it out and leaves it out of the line.
+MIN_CHATS_FOR_A_RATE = 5
+# A tile is marked for attention only when it got worse by this much: smaller moves are the
+# ordinary noise between two periods, and colouring them all hid the ones that matter.
+ATTENTION_POINTS = 5.0  # rates, in percentage points
+ATTENTION_PERCENT = 20.0  # counts, times and scores, relative to the previous period
 
 
 def in_hours(seconds: float | None) -> float | None:
@@ -118,6 +125,7 @@ class Tile:
     direction: str  # "up", "down", "flat" or "none"
     tone: str  # "good", "bad" or "neutral"
     note: str = ""
+    attention: str = ""  # why a manager should look, when the figure got clearly worse
 
     @property
     def help(self) -> str:
@@ -143,7 +151,12 @@ def _tile(key: str, label: str, now: float | None, before: float | None,
         tone = "neutral"
     else:
         tone = "good" if (direction == "up") == higher_is_better else "bad"
-    return Tile(key, label, show(now), show(before), change, direction, tone, note)
+    attention = ""
+    if tone == "bad" and (points or before != 0) and abs(delta) >= (
+            ATTENTION_POINTS if points else ATTENTION_PERCENT):
+        attention = (f"Needs attention: {'up' if direction == 'up' else 'down'} "
+                     f"{change.lstrip('+-')} on the previous period ({show(before)}).")
+    return Tile(key, label, show(now), show(before), change, direction, tone, note, attention)
 
 
 def tiles(board: Dashboard) -> list[Tile]:

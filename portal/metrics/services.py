@@ -113,6 +113,9 @@ class Dashboard:
     agent_names: Mapping[str, str] = field(default_factory=dict)
     team_names: Mapping[str, str] = field(default_factory=dict)
     category_names: Mapping[str, str] = field(default_factory=dict)
+    # Teams where tickets wait with nobody to answer them: the default team, or any with
+    # open tickets, that has no agents.
+    unstaffed_teams: tuple[str, ...] = ()
 
     def category_name(self, slug: str | None) -> str:
         return self.category_names.get(slug or "", slug or "(none)")
@@ -141,7 +144,13 @@ def dashboard(filters: Filters) -> Dashboard:
                      {d.NOBODY: "(no team)", **tickets.team_names()},
                      {slug: kb.category_name(slug)
                       for slug in {*names, *(row.category for row in current.by_category)}
-                      if slug})
+                      if slug},
+                     _unstaffed_teams())
+
+
+def _unstaffed_teams() -> tuple[str, ...]:
+    return tuple(team.name for team in tickets.list_teams()
+                 if not team.members and (team.is_default or team.open_tickets))
 
 
 

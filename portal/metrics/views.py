@@ -78,7 +78,10 @@ def build_charts(board: services.Dashboard) -> dict[str, Markup]:
     return {
         "rates": charts.line_chart(
             labels, rates, RATE_SERIES, title=f"Deflection rate per {unit}", y_max=1.0,
-            y_label=lambda v: f"{v * 100:.0f}%", point_label=presentation.pct),
+            y_label=lambda v: f"{v * 100:.0f}%", point_label=presentation.pct,
+            basis=charts.Basis(
+                [p.outcomes.resolved + p.outcomes.escalated for p in board.series],
+                presentation.MIN_CHATS_FOR_A_RATE, "chats")),
         "outcomes": charts.stacked_bars(labels, outcomes, OUTCOME_SERIES,
                                         title=f"Chats by outcome per {unit}"),
         "volumes": charts.line_chart(labels, volumes, VOLUME_SERIES,

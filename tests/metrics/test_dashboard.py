@@ -137,3 +137,41 @@ def test_ticket_times_read_as_durations_on_the_page_and_hours_in_the_csv(client,
     agents = list(csv.reader(io.StringIO(
         client.get("/metrics/export/agents.csv", query_string=WEEK).get_data(as_text=True))))
     assert "resolution median (hours)" in agents[0] and "open load" in agents[0]
+
+
+def test_only_clearly_worse_tiles_are_marked_and_say_why() -> None:
+    from portal.metrics.presentation import _tile, pct
+
+    slightly = _tile("deflection_rate", "Deflection rate", 0.70, 0.72, pct,
+                     higher_is_better=True, points=True)
+    assert slightly.tone == "bad" and slightly.attention == ""
+    clearly = _tile("deflection_rate", "Deflection rate", 0.60, 0.72, pct,
+                    higher_is_better=True, points=True)
+    assert clearly.attention == "Needs attention: down 12.0 pts on the previous period (72.0%)."
+    better = _tile("backlog", "Backlog", 10, 40, pct, higher_is_better=False)
+    assert better.tone == "good" and better.attention == ""
+
+
+def test_days_with_few_chats_are_grey_with_their_counts(client, manager) -> None:
+    from portal.metrics.synthetic import generate_events
+
+    first = datetime(2025, 3, 3).date()
+    for row in generate_events(first_day=first, days=7, conversations_per_day=2, seed=5):
+        emit(**row)
+    db.session.commit()
+    page = client.get("/metrics", query_string={**WEEK, "grain": "day"}).get_data(as_text=True)
+    rates = page.partition("Deflection rate per day")[2].partition("</svg>")[0]
+    assert 'class="basis few"' in rates and 'class="dot few"' in rates
+    assert "polyline" not in rates  # no line is drawn through days of 0% and 100%
+    assert "(too few to read)" in rates and "fewer than 5 chats" in page
+
+
+def test_a_default_team_without_agents_is_flagged(client, manager) -> None:
+    from portal.tickets import services as ticket_services
+
+    ticket_services.create_team("general", "General Support", default=True)
+    db.session.commit()
+    page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
+    assert "General Support has no agents" in page and 'href="/tickets/teams"' in page
+    teams = client.get("/tickets/teams").get_data(as_text=True)
+    assert "No agents in the default team" in teams
