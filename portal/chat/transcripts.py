@@ -67,11 +67,16 @@ def _from_rows(conversation: Conversation) -> list[Turn]:
     for message in conversation.messages:
         if message.kind == "pending" or not message.text.strip():
             continue
-        sources = [Source(int(c.get("n", 0)), _cited_title(c), c.get("url"))
+        sources = [Source(int(c.get("n", 0)), _cited_title(c), _own_path(c.get("url")))
                    for c in message.citations or []]
         turns.append(Turn("customer" if message.role == "user" else "bot", message.text,
                           message.created_at, sources))
     return turns
+
+
+def _own_path(url: str | None) -> str | None:
+    """Citations point into the help center: anything else is shown unlinked."""
+    return url if url and url.startswith("/") and not url.startswith("//") else None
 
 
 def _cited_title(citation: dict[str, str]) -> str:

@@ -112,3 +112,22 @@ def test_an_empty_new_ticket_names_every_missing_field(page, live_server):
                          ("description", "description")):
         expect(page.locator(f"#{field}-error")).to_contain_text(words)
     screenshot(page, "ticket-form-all-missing")
+
+
+def test_the_chat_and_the_handoff_form_fit_a_phone(browser, live_server, indexed_kb):
+    from tests.kb.test_narrow_screens import PHONE, overflow, widest_elements
+
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/")
+        ask(page, "Which plan do I need for more than one home, and what does it cost?")
+        assert overflow(page) <= 0, widest_elements(page)
+        screenshot(page, "phone-chat-answer")
+        page.get_by_role("button", name="Talk to a person").click()
+        page.wait_for_url(re.compile(r"/handoff$"))
+        page.locator("details.transcript summary").click()
+        assert overflow(page) <= 0, widest_elements(page)
+        screenshot(page, "phone-chat-handoff")
+    finally:
+        context.close()

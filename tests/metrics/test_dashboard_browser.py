@@ -91,3 +91,21 @@ def test_every_column_of_the_gap_tables_is_in_view(page, live_server, make_user)
 
     unhelpful.screenshot(path=str(ARTIFACTS / "metrics-unhelpful-table.png"))
     rates.screenshot(path=str(ARTIFACTS / "metrics-deflection-per-day.png"))
+
+
+def test_the_dashboard_leads_to_the_team_without_agents(page, live_server, make_user):
+    from playwright.sync_api import expect
+
+    from portal.tickets import services as ticket_services
+
+    ticket_services.create_team("general", "General Support", default=True)
+    db.session.commit()
+    sign_in_as_manager(page, live_server, make_user)
+    page.goto(f"{live_server}/metrics")
+    warning = page.get_by_test_id("unstaffed-team")
+    expect(warning).to_contain_text("General Support has no agents")
+    screenshot(page, "metrics-unstaffed-team")
+    warning.get_by_role("link").click()
+    expect(page.get_by_test_id("team-without-agents")).to_contain_text(
+        "No agents in the default team")
+    screenshot(page, "teams-without-agents")
