@@ -241,9 +241,13 @@ def macro(number: int):
     if chosen is None:
         return _failed(ticket, TicketError("macro", "That canned response does not exist."))
     if chosen.needs_articles and not ticket.linked_article_slugs:
+        # Nothing linked yet: offer articles found for the subject to link, rather than
+        # filling in the bot's (which did not help).
+        hits = articles.search(ticket.subject, audiences=articles.CUSTOMER_AUDIENCES, limit=5)
         return render("tickets/agent_ticket.html", "tickets/_reply_form.html",
                       **_agent_context(ticket, chosen_macro=chosen.name,
-                                       macro_needs_articles=True))
+                                       macro_needs_articles=True, kb_query=ticket.subject,
+                                       kb_hits=hits))
     text = chosen.render(_macro_values(ticket))
     return render("tickets/agent_ticket.html", "tickets/_reply_form.html",
                   **_agent_context(ticket, reply_text=text, chosen_macro=chosen.name))
