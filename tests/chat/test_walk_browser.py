@@ -129,5 +129,9 @@ def test_the_chat_and_the_handoff_form_fit_a_phone(browser, live_server, indexed
         page.locator("details.transcript summary").click()
         assert overflow(page) <= 0, widest_elements(page)
         screenshot(page, "phone-chat-handoff")
+        page.fill("#h-email", "phone@example.com")
+        page.get_by_role("button", name="Send to support").click()
+        page.wait_for_url(re.compile(r"/tickets/sent/\d+$"))
+        assert overflow(page) <= 0, widest_elements(page)
     finally:
         context.close()
