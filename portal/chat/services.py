@@ -554,7 +554,7 @@ def prefill_ticket(
                 category = m.citations[0].get("category") or None
                 break
     return {
-        "subject": subject or "Help needed",
+        "subject": subject,  # nothing asked yet: the customer writes it
         "description": "\n\n".join(questions),
         "category": category or "",
         "priority": suggest_priority(" ".join(questions), topic),

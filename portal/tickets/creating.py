@@ -35,6 +35,36 @@ from portal.tickets.errors import TicketError
 from portal.tickets.models import Ticket, TicketPriority, TicketSource, TicketStatus
 
 log = logging.getLogger(__name__)
+NO_EMAIL = "Please give an email address where we can reach you."
+
+
+def blank_field_errors(*, subject: str, description: str,
+                       requester_email: str | None = None,
+                       email_required: bool = False) -> dict[str, str]:
+    """Every required field left empty, each with the message create_ticket gives for it:
+    a form names them all at once instead of one per attempt."""
+    errors: dict[str, str] = {}
+    if email_required and not (requester_email or "").strip():
+        errors["email"] = NO_EMAIL
+    for check in (lambda: _subject(subject), lambda: _description(description)):
+        try:
+            check()
+        except TicketError as exc:
+            errors[exc.field] = exc.message
+    return errors
+
+
+def _description(raw: str) -> str:
+    return clean_body(raw, "description", "a description of the problem")
+
+
+def _subject(raw: str) -> str:
+    subject = clean_line(raw)
+    if not subject:
+        raise TicketError("subject", "Please give your ticket a subject.")
+    if len(subject) > MAX_SUBJECT:
+        raise TicketError("subject", f"Keep the subject under {MAX_SUBJECT} characters.")
+    return subject
 
 
 def create_ticket(*, subject: str, description: str, requester_id: int | None,
@@ -45,12 +75,8 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
                   form_id: str | None = None, client_ip: str | None = None) -> TicketRef:
     """Open a ticket. `client_ip` is the address of the web request that asks for it: an
     anonymous web request is counted against the per-browser and per-address limits."""
-    subject = clean_line(subject)
-    if not subject:
-        raise TicketError("subject", "Please give your ticket a subject.")
-    if len(subject) > MAX_SUBJECT:
-        raise TicketError("subject", f"Keep the subject under {MAX_SUBJECT} characters.")
-    description = clean_body(description, "description", "a description of the problem")
+    subject = _subject(subject)
+    description = _description(description)
     priority_value = parse_enum(TicketPriority, priority, "priority", "Priority")
     source_value = parse_enum(TicketSource, source, "source", "Source")
     category = clean_line(category) or None
@@ -70,9 +96,7 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
             email = validate_email((requester_email or "").strip(),
                                    check_deliverability=False).normalized.lower()
         except EmailNotValidError:
-            raise TicketError(
-                "email", "Please give an email address where we can reach you."
-            ) from None
+            raise TicketError("email", NO_EMAIL) from None
         name = name or email.split("@")[0]
 
     # Counted only once the form is valid, so correcting a typo costs nothing.

@@ -190,6 +190,7 @@ RULES: dict[str, Rule] = {
     # --- metrics: managers ---
     "metrics.dashboard": Rule(roles("manager")),
     "metrics.export": Rule(roles("manager"), url_args=fixed(table="kpis")),
+    "content_gaps.report": Rule(roles("editor")),
     # --- tickets: customers see their own, agents work the queue ---
     "tickets.mine": Rule(signed_in()),
     "tickets.new": Rule(everyone()),
