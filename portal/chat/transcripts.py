@@ -1,83 +1,103 @@
-"""Read-only views of stored conversations for other packages (answer review in metrics)."""
+"""A ticket's chat as the agent reads it: who said what, when, and which articles the bot cited.
+
+Ticket pages call `chat_transcript(conversation_id, stored_text)` from their template (a
+Jinja global this package registers), so `tickets` never imports `chat`. The conversation's
+rows give times and citations; when they are gone, the text stored on the ticket is read
+line by line instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
-
-from portal.chat.models import Conversation, Message
+from portal.chat.models import Conversation
 from portal.extensions import db
 
-REVIEWABLE_KINDS = ("answer", "suggest")
+# Enough to see how the chat ended; the rest is one click away.
+LAST_TURNS = 4
+_SPEAKER = re.compile(r"^(Customer|You|Bot|Assistant)\s*:\s?(.*)$", re.IGNORECASE)
+_CITED_LINE = re.compile(r"^\s+\[(\d{1,2})\]\s+(.*?)(?:\s+\((/[^)\s]*)\))?\s*$")
 
 
 @dataclass(frozen=True)
-class CitedSection:
-    slug: str
+class Source:
+    number: int
     title: str
-    heading: str
-    url: str
-    category: str
+    url: str | None
+
+
+@dataclass
+class Turn:
+    speaker: str  # "customer" or "bot"
+    text: str
+    at: datetime | None = None
+    sources: list[Source] = field(default_factory=list)
+
+    @property
+    def who(self) -> str:
+        return "Customer" if self.speaker == "customer" else "Bot"
 
 
 @dataclass(frozen=True)
-class AnswerExcerpt:
-    """A conversation's last bot answer (or suggestion), what led to it and what followed."""
+class Transcript:
+    turns: list[Turn]
 
-    conversation_id: int
-    question: str
-    answer: str
-    kind: str
-    citations: tuple[CitedSection, ...]
-    feedback: str | None
-    # The customer's messages after the answer, in order: what happened next in their words.
-    afterwards: tuple[str, ...]
-    handoff_reason: str | None
-    ticket_id: int | None
+    @property
+    def earlier(self) -> list[Turn]:
+        return self.turns[:-LAST_TURNS] if len(self.turns) > LAST_TURNS else []
+
+    @property
+    def latest(self) -> list[Turn]:
+        return self.turns[-LAST_TURNS:]
 
 
-def _cited(raw: dict[str, object]) -> CitedSection:
-    def text(key: str) -> str:
-        value = raw.get(key)
-        return value if isinstance(value, str) else ""
-
-    url = text("url")
-    # Citations link inside the portal; anything else stored there is not followed.
-    if not url.startswith("/") or url.startswith("//"):
-        url = ""
-    return CitedSection(text("slug"), text("title"), text("heading"), url, text("category"))
+def for_ticket(conversation_id: int | None, stored_text: str | None) -> Transcript | None:
+    """The chat a ticket came from, or None when it came from no chat."""
+    conversation = db.session.get(Conversation, conversation_id) if conversation_id else None
+    turns = _from_rows(conversation) if conversation is not None else []
+    if not turns and stored_text:
+        turns = _from_text(stored_text)
+    return Transcript(turns) if turns else None
 
 
-def _excerpt(conversation: Conversation, messages: list[Message]) -> AnswerExcerpt | None:
-    last = max((i for i, m in enumerate(messages)
-                if m.role == "bot" and m.kind in REVIEWABLE_KINDS), default=None)
-    if last is None:
-        return None
-    answer = messages[last]
-    question = next((m.text for m in reversed(messages[:last]) if m.role == "user"), "")
-    later = tuple(m.text for m in messages[last + 1:] if m.role == "user" and m.text)
-    return AnswerExcerpt(conversation.id, question, answer.text, answer.kind,
-                         tuple(_cited(c) for c in answer.citations or [] if isinstance(c, dict)),
-                         answer.feedback, later, conversation.handoff_reason,
-                         conversation.ticket_id)
+def _from_rows(conversation: Conversation) -> list[Turn]:
+    turns = []
+    for message in conversation.messages:
+        if message.kind == "pending" or not message.text.strip():
+            continue
+        sources = [Source(int(c.get("n", 0)), _cited_title(c), _own_path(c.get("url")))
+                   for c in message.citations or []]
+        turns.append(Turn("customer" if message.role == "user" else "bot", message.text,
+                          message.created_at, sources))
+    return turns
 
 
-def answer_excerpts(conversation_ids: Iterable[int]) -> dict[int, AnswerExcerpt]:
-    """The last answer of each conversation that has one, keyed by conversation id."""
-    ids = sorted(set(conversation_ids))
-    if not ids:
-        return {}
-    conversations = {c.id: c for c in db.session.scalars(
-        select(Conversation).where(Conversation.id.in_(ids)))}
-    by_conversation: dict[int, list[Message]] = {cid: [] for cid in conversations}
-    for message in db.session.scalars(select(Message).where(Message.conversation_id.in_(ids))
-                                      .order_by(Message.conversation_id, Message.id)):
-        by_conversation[message.conversation_id].append(message)
-    found = {}
-    for cid, conversation in conversations.items():
-        excerpt = _excerpt(conversation, by_conversation[cid])
-        if excerpt is not None:
-            found[cid] = excerpt
-    return found
+def _own_path(url: str | None) -> str | None:
+    """Citations point into the help center: anything else is shown unlinked."""
+    return url if url and url.startswith("/") and not url.startswith("//") else None
+
+
+def _cited_title(citation: dict[str, str]) -> str:
+    title, heading = citation.get("title") or "", citation.get("heading") or ""
+    return f"{title} — {heading}" if heading and heading != title else title
+
+
+def _from_text(text: str) -> list[Turn]:
+    """Read the stored "Customer: …" / "Bot: …" lines (the format chat's hand-off writes)."""
+    turns: list[Turn] = []
+    for line in text.splitlines():
+        cited = _CITED_LINE.match(line)
+        spoken = _SPEAKER.match(line)
+        if cited and turns:
+            turns[-1].sources.append(Source(int(cited.group(1)), cited.group(2),
+                                            cited.group(3)))
+        elif spoken:
+            who = "bot" if spoken.group(1).lower() in {"bot", "assistant"} else "customer"
+            turns.append(Turn(who, spoken.group(2)))
+        elif turns:
+            turns[-1].text += "\n" + line
+        elif line.strip():
+            turns.append(Turn("customer", line))
+    return turns

@@ -12,9 +12,11 @@ def init_app(app: Flask) -> None:
         review_views,  # noqa: F401 - adds the review routes to bp
     )
     from portal.metrics.cli import demo_seed, metrics_cli, seed_demo_step
+    from portal.metrics.gaps import bp as gaps_bp
     from portal.metrics.views import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(gaps_bp)
     app.cli.add_command(metrics_cli)
     if "seed" not in demo_cli.commands:
         demo_cli.add_command(demo_seed)

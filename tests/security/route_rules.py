@@ -153,6 +153,8 @@ RULES: dict[str, Rule] = {
                                   notes="the signed link is the credential"),
     # --- core ---
     "core.healthz": Rule(everyone()),
+    "core.theme_css": Rule(everyone()),
+    "core.site_image": Rule(everyone(), url_args=fixed(kind="logo")),
     "static": Rule(everyone(), url_args=fixed(filename="css/portal.css")),
     # --- chat: public pages, but a conversation is its owner's alone ---
     "chat.home": Rule(everyone()),
@@ -179,6 +181,10 @@ RULES: dict[str, Rule] = {
     "kb.editor_rename": Rule(roles("editor"), url_args=article, form=fixed(new_slug="")),
     "kb.editor_archive": Rule(roles("editor"), url_args=lambda w: {"slug": w.throwaway_slug}),
     "kb.editor_history": Rule(roles("editor"), url_args=article),
+    "kb.editor_categories": Rule(roles("editor")),
+    "kb.editor_site_history": Rule(roles("editor")),
+    # No such version: refused with a message (a redirect), the site file untouched.
+    "kb.editor_site_restore": Rule(roles("editor"), url_args=fixed(revision_id=999_999)),
     "kb.editor_restore": Rule(roles("editor"), url_args=lambda w: {
         "slug": w.article_slug, "revision_id": w.revision_id}),
     # --- metrics: managers ---
@@ -190,6 +196,7 @@ RULES: dict[str, Rule] = {
     "metrics.review_answer": Rule(roles("manager"), url_args=lambda w: {
         "conversation_id": w.conversation_id}, form=fixed(verdict="right"),
         notes="the shared chat is reviewed once (409 after), or 422 if not reviewable"),
+    "content_gaps.report": Rule(roles("editor")),
     # --- tickets: customers see their own, agents work the queue ---
     "tickets.mine": Rule(signed_in()),
     "tickets.new": Rule(everyone()),

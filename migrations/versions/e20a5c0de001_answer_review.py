@@ -1,14 +1,14 @@
 """answer review: managers' verdicts on sampled bot answers
 
-Revision ID: a7c1e0000005
-Revises: a7c1e0000004
+Revision ID: e20a5c0de001
+Revises: a7c1e0000005
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'a7c1e0000005'
-down_revision = 'a7c1e0000004'
+revision = 'e20a5c0de001'
+down_revision = 'a7c1e0000005'
 branch_labels = None
 depends_on = None
 
