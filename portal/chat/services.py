@@ -26,9 +26,10 @@ from portal.chat import calibration, flow, understanding
 from portal.chat.answerer import Citation, compose, stream_words
 from portal.chat.answerer import terms as terms
 from portal.chat.evaluation import EVAL_SCORERS as EVAL_SCORERS
+from portal.chat.excerpts import AnswerExcerpt as AnswerExcerpt
+from portal.chat.excerpts import answer_excerpts as answer_excerpts
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
-from portal.chat.excerpts import AnswerExcerpt, answer_excerpts  # noqa: F401 - for metrics
 from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier
 from portal.chat.understanding import PriorTurn, Turn, TurnKind
 from portal.chat.understanding import asks_something as asks_something
