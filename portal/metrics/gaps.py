@@ -12,7 +12,8 @@ from flask import Blueprint, request
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
-from portal.metrics import services
+from portal.metrics import review_report, services
+from portal.metrics.review_figures import REVIEW_HELP
 from portal.metrics.views import article_titles, editor_article_url, editor_search_url
 from portal.web import render
 
@@ -24,9 +25,12 @@ bp = Blueprint("content_gaps", __name__, template_folder="templates")
 def report() -> str:
     filters = services.parse_filters(request.args)
     gaps = services.content_gaps(filters)
+    # Answers managers reviewed as wrong sit beside the failed searches: both need content.
+    wrong = review_report.wrong_answers(review_report.review_rows(filters.period))
     return render(
-        "metrics/gaps.html", filters=filters, gaps=gaps,
-        titles=article_titles([row.slug for row in gaps.unhelpful]),
+        "metrics/gaps.html", filters=filters, gaps=gaps, review=wrong, review_help=REVIEW_HELP,
+        titles=article_titles([row.slug for row in gaps.unhelpful]
+                              + [group.key for group in wrong.wrong_by_article]),
         editor_search_url=editor_search_url, editor_article_url=editor_article_url,
         new_article_query=lambda text: urlencode({"title": text[:200]}),
     )

@@ -312,3 +312,17 @@ def test_cited_links_on_the_review_page_stay_inside_the_portal(app):
     excerpt = answer_excerpts([conversation.id])[conversation.id]
     assert [c.url for c in excerpt.citations] == ["", "/kb/b#steps"]
     assert excerpt.question == "help" and excerpt.afterwards == ("thanks",)
+
+
+def test_the_content_gap_report_lists_wrong_answers_beside_failed_searches(app, client,
+                                                                            login_as):
+    seeded = seed_answers(recent())
+    review.record_review(seeded.assumed["devices"][0], review.Verdict.WRONG, "", None)
+    review.record_review(seeded.assumed["billing"][0], review.Verdict.RIGHT, "", None)
+    login_as(Role.EDITOR)
+    html = client.get("/kb/editor/gaps").get_data(as_text=True)
+    failed = html.index('id="failed-searches"')
+    wrong = html.index("Wrong answers by cited article")
+    assert failed < wrong < html.index('id="no-click"')
+    table = html[wrong:html.index("Wrong answers by category")]
+    assert 'href="/kb/editor/pairing' in table and "refunds" not in table
