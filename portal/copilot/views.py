@@ -17,8 +17,7 @@ from portal.tickets import services as tickets
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("copilot", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/copilot-static", url_prefix="/tickets")
+bp = Blueprint("copilot", __name__, template_folder="templates", url_prefix="/tickets")
 _KEPT_TEXT = "copilot_kept_text"
 
 

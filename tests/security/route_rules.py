@@ -225,6 +225,10 @@ RULES: dict[str, Rule] = {
         "token": w.mail_tracking_token, "attachment_id": w.mail_tracking_attachment_id},
         notes="the signed link is the credential of an anonymous requester"),
     "tickets.queue": Rule(roles("agent")),
+    # A draft id that is not the ticket's is refused after the role check (tests/copilot).
+    "copilot.send": Rule(roles("agent"), url_args=ticket,
+                         form=fixed(draft_id="999999", body="Checked reply.")),
+    "copilot.discard": Rule(roles("agent"), url_args=ticket, form=fixed(draft_id="999999")),
     "tickets.bulk": Rule(roles("agent")),
     "tickets.note": Rule(roles("agent"), url_args=ticket, form=fixed(body="Internal note.")),
     "tickets.status": Rule(roles("agent"), url_args=ticket, form=fixed(status="open")),
