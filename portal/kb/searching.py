@@ -112,7 +112,7 @@ NATURAL_MIN_CONTENT_WORDS = 2
 # distinct articles. The chat's default depth (four times the passages kept) fetched 240
 # and ranked no better on the dev sets (search-dev hit@3 0.95 either way, TechQA
 # search-box hit@5 0.930 against 0.923) while moving four times the text.
-SEMANTIC_CHUNKS = 60
+SEMANTIC_CHUNKS = 30
 # Below this cosine the best article is not close to what was asked (the chat hands off
 # there too, see chat.ranking.MIN_TOP_COSINE, and its answerable questions sit above 0.35).
 WEAK_COSINE = 0.35
@@ -226,7 +226,10 @@ def _semantic(
     weak = not ranked or max(a.features["cosine"] for a in ranked) < WEAK_COSINE
     offset = (page - 1) * per_page
     shown = ranked[offset : offset + per_page]
-    summaries = _summaries([a.slug for a in shown], audiences)
+    summaries = {a.slug: a.passages[0].summary for a in shown}
+    # Chunks indexed before they carried the summary: read those from the database.
+    summaries.update(_summaries([s for s, summary in summaries.items() if not summary],
+                                audiences))
     words = content_words(text)
     pre, post = search_index.HIGHLIGHT_PRE, search_index.HIGHLIGHT_POST
     hits = []
