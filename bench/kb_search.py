@@ -336,16 +336,37 @@ def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) 
     print(f"Peak memory of the gunicorn worker: {peak:.0f} MB")
 
 
+QUESTION_OPENERS = ["how do I fix the", "why does my", "what should I do when the",
+                    "can I change the", "is it normal that the", "where do I set the",
+                    "my", "help, the"]
+QUESTION_ENDINGS = ["after the update", "every night", "since yesterday", "on the app",
+                    "when I am away", "in the spare room", "after a power cut", "for my plan"]
+
+
+def fresh_questions(rng: random.Random, count: int) -> list[str]:
+    """Questions never asked before in the run (the portal remembers a question's vector)."""
+    questions: dict[str, None] = {}
+    while len(questions) < count:
+        first, second = rng.sample(VOCABULARY, 2)
+        questions[f"{rng.choice(QUESTION_OPENERS)} {first} {second} "
+                  f"{rng.choice(QUESTION_ENDINGS)}"] = None
+    return list(questions)
+
+
 def natural_queries(portal_query, rng: random.Random, count: int) -> None:
     """Questions over HTTP (query embedding, keyword + vector search, reranking, spelling)
-    against one hybrid request straight to Meilisearch's chunk index, given the vector."""
-    from portal.kb import chunks, services
-    from portal.kb.embedding import get_embedder
+    against one hybrid request straight to Meilisearch's chunk index, given the vector:
+    questions asked for the first time, then the same 20 asked again and again."""
+    from portal.kb import chunks, searching
 
-    assert services.is_natural_query(NATURAL_QUERIES[0])
     engine = get_engine()
     uid = engine.index_name(chunks.INDEX)
-    vectors = {q: get_embedder().encode_one(q) for q in NATURAL_QUERIES}
+    fresh = fresh_questions(rng, count)
+    warm_up = fresh_questions(random.Random(11), 20)
+    assert all(searching.is_natural_query(q) for q in NATURAL_QUERIES + fresh + warm_up)
+    vectors = dict(zip(NATURAL_QUERIES + fresh + warm_up,
+                       get_embedder().encode(NATURAL_QUERIES + fresh + warm_up).tolist(),
+                       strict=True))
 
     def raw_hybrid(query: str) -> float:
         body = {"q": query, "vector": vectors[query], "limit": 10,
@@ -355,18 +376,27 @@ def natural_queries(portal_query, rng: random.Random, count: int) -> None:
         engine.post_json(f"indexes/{uid}/search", body)
         return (time.perf_counter() - begun) * 1000
 
-    for query in NATURAL_QUERIES:  # warm both paths
+    for query in warm_up:  # warm both paths with questions not measured
         portal_query(query)
         raw_hybrid(query)
-    queries = [rng.choice(NATURAL_QUERIES) for _ in range(count)]
-    raw = [raw_hybrid(q) for q in queries]
-    fragment = [portal_query(q) for q in queries]
-    print(f"\nNatural-language questions ({len(NATURAL_QUERIES)} distinct, {count} requests)")
+    raw = [raw_hybrid(q) for q in fresh]
+    first = [portal_query(q) for q in fresh]
+    print(f"\nNatural-language questions, each asked for the first time ({count} requests)")
     print(f"Meilisearch hybrid direct (vector given): {describe(raw)}")
-    print(f"/kb/search over HTTP (htmx fragment):    {describe(fragment)}"
+    print(f"/kb/search over HTTP (htmx fragment):    {describe(first)}"
           "  [target p50 <= 15, p95 <= 40]")
-    print(f"Ratio portal/Meilisearch: p50 {percentile(fragment, .5) / percentile(raw, .5):.2f}x,"
-          f" p95 {percentile(fragment, .95) / percentile(raw, .95):.2f}x  [target <= 2x]")
+    print(f"Ratio portal/Meilisearch: p50 {percentile(first, .5) / percentile(raw, .5):.2f}x,"
+          f" p95 {percentile(first, .95) / percentile(raw, .95):.2f}x  [target <= 2x]")
+    for query in NATURAL_QUERIES:
+        portal_query(query)
+    again = [rng.choice(NATURAL_QUERIES) for _ in range(count)]
+    raw = [raw_hybrid(q) for q in again]
+    repeated = [portal_query(q) for q in again]
+    print(f"The same {len(NATURAL_QUERIES)} questions asked again ({count} requests)")
+    print(f"Meilisearch hybrid direct (vector given): {describe(raw)}")
+    print(f"/kb/search over HTTP (htmx fragment):    {describe(repeated)}")
+    print(f"Ratio portal/Meilisearch: p50 {percentile(repeated, .5) / percentile(raw, .5):.2f}x,"
+          f" p95 {percentile(repeated, .95) / percentile(raw, .95):.2f}x")
 
 
 if __name__ == "__main__":
