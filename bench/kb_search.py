@@ -4,7 +4,8 @@ Measures: full sync (keyword index only: the chatbot's chunk embeddings are
 skipped, see --help), a re-sync with nothing changed, editor save -> searchable
 latency, and /kb/search over HTTP on the running portal (gunicorn with gthread workers in
 its own process, as deployed) against the same queries sent straight to Meilisearch (the
-ratio the issue asks for). Both sides open a fresh connection per request.
+ratio the issue asks for). Each request to the portal opens a fresh connection; the portal and
+the raw side keep theirs to Meilisearch open.
 
     .venv/bin/python bench/kb_search.py [--articles 10000] [--queries 300] [--with-chunks]
 
