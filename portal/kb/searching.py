@@ -108,12 +108,13 @@ def is_natural_query(text: str) -> bool:
 # "how do i canc" (still being typed) are for the keyword engine's prefix and typo matching.
 NATURAL_MIN_WORDS = 4
 NATURAL_MIN_CONTENT_WORDS = 2
-# Chunks fetched for a natural query, by meaning and in all: enough for a few pages of
+# Chunks fetched for a natural query, by meaning and in all: enough for three pages of
 # distinct articles. The chat's default depth (four times the passages kept) fetched 240
 # and ranked no better on the dev sets (search-dev hit@3 0.95 either way, TechQA
-# search-box hit@5 0.930 against 0.923) while moving four times the text; 30 instead of 60
-# ranked search-dev better still (hit@3 0.95 -> 0.975) with half the text to move.
-SEMANTIC_CHUNKS = 30
+# search-box hit@5 0.930 against 0.923) while moving four times the text. Fewer lose
+# answers: 30 ranked search-dev better (hit@3 0.975) but TechQA worse (hit@5 0.916, as
+# with 40 or 50).
+SEMANTIC_CHUNKS = 60
 # Below this cosine the best article is not close to what was asked (the chat hands off
 # there too, see chat.ranking.MIN_TOP_COSINE, and its answerable questions sit above 0.35).
 WEAK_COSINE = 0.35
