@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -50,6 +51,31 @@ def filler(index: int, rng: random.Random) -> str:
         words = " ".join(rng.choice(WORDS) for _ in range(60))
         sections.append(f"## {heading}\n\n{words.capitalize()}.\n")
     return f"---\ntitle: {title} {index}\nslug: filler-{index}\n---\n\n" + "\n".join(sections)
+
+
+def store_articles(articles: list[Any]) -> None:
+    """The articles in the database too, as a sync leaves them: a follow-up's answer is
+    checked against its article's sections, read from there."""
+    from sqlalchemy import insert
+
+    from portal.extensions import db
+    from portal.kb.models import KbArticle, KbSection
+    from portal.kb.rendering import split_sections
+    from portal.kb.sync import fill_row, section_rows
+
+    db.create_all()
+    rows, sections = [], []
+    for article in articles:
+        row = KbArticle(views=0, helpful_yes=0, helpful_no=0)
+        parts = split_sections(article.title, article.body)
+        fill_row(row, article, parts)
+        rows.append(row)
+        sections.append(parts)
+    db.session.add_all(rows)
+    db.session.flush()
+    db.session.execute(insert(KbSection), [s for row, parts in zip(rows, sections, strict=True)
+                                          for s in section_rows(row.id, parts)])
+    db.session.commit()
 
 
 def main() -> None:
@@ -92,6 +118,7 @@ def main() -> None:
             overrides[key] = os.environ[key]
     app = create_app(overrides)
     with app.app_context():
+        store_articles(articles)
         started = time.perf_counter()
         # The chunk index keeps its vectors between runs, so only new text is embedded.
         for start in range(0, len(articles), 200):

@@ -3,11 +3,17 @@
     .venv/bin/python bench/tickets_queue.py [--tickets N] [--requests N] [--db sqlite,postgresql]
 
 Targets (issue 5): queue first page <= 150 ms p95, ticket page <= 100 ms p95.
+Issue 19: the ticket page with the agent copilot <= 150 ms p95. With MEILI_BIN set, the
+portal starts its own Meilisearch with the demo KB (passages embedded) and each ticket
+carries a customer question of the demo set, so the copilot searches for real: "first
+open" computes it, "reopened" reads it from its cache. Without MEILI_BIN the search falls
+back to the database.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -29,6 +35,7 @@ from portal.accounts import services as accounts  # noqa: E402
 from portal.accounts.models import Role  # noqa: E402
 from portal.clock import utcnow  # noqa: E402
 from portal.extensions import db  # noqa: E402
+from portal.kb import services as kb_services  # noqa: E402
 from portal.tickets.models import Ticket, TicketMessage  # noqa: E402
 
 PG_ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN",
@@ -42,6 +49,11 @@ CATEGORIES = ["account", "billing", "orders-shipping", "troubleshooting", "using
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+REPO = Path(__file__).resolve().parent.parent
+QUESTIONS = [json.loads(line)["question"] for line in
+             (REPO / "content" / "_questions.jsonl").read_text().splitlines() if line.strip()]
 
 
 def seed(count: int, agent_ids: list[int], customer_id: int) -> None:
@@ -60,7 +72,7 @@ def seed(count: int, agent_ids: list[int], customer_id: int) -> None:
             "id": ticket_id, "number": 10_000 + ticket_id, "requester_id": customer_id,
             "requester_email": f"customer{ticket_id}@example.com",
             "requester_name": f"Customer {ticket_id}", "subject": f"Problem number {ticket_id}",
-            "description": "The thermostat does something odd. " * 5,
+            "description": rng.choice(QUESTIONS) + ". The thermostat does something odd. " * 2,
             "category": rng.choice(CATEGORIES), "priority": rng.choice(PRIORITIES),
             "status": status, "assignee_id": rng.choice([None, *agent_ids]), "source": "form",
             "bot_article_slugs": [], "linked_article_slugs": [], "created_at": created,
@@ -106,12 +118,17 @@ def timed(client, url: str, runs: int) -> list[float]:
 
 def run(backend: str, url: str, tickets: int, runs: int) -> dict[str, float]:
     instance = tempfile.mkdtemp(prefix="bench-tickets-")
+    search = {} if os.environ.get("MEILI_BIN") else {"MEILI_URL": "http://127.0.0.1:9"}
     app = create_app({
         "ENV": "testing", "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": url,
-        "INSTANCE_DIR": instance, "MEILI_URL": "http://127.0.0.1:9", "WTF_CSRF_ENABLED": False,
+        "INSTANCE_DIR": instance, "WTF_CSRF_ENABLED": False, **search,
+        "MEILI_INDEX_PREFIX": f"bench{secrets.token_hex(3)}",
     })
     with app.app_context():
         db.create_all()
+        if not search:
+            print("syncing the demo KB with its passages embedded…", flush=True)
+            kb_services.sync_content(str(REPO / "content"), wait=True)
         agents = [accounts.create_user(f"agent{n}@example.com", f"Agent {n}", PASSWORD,
                                        Role.AGENT) for n in range(5)]
         customer = accounts.create_user("c@example.com", "Cust", PASSWORD)
@@ -124,20 +141,33 @@ def run(backend: str, url: str, tickets: int, runs: int) -> dict[str, float]:
         queue_ms = timed(client, "/tickets/queue", runs)
         filtered_ms = timed(client, "/tickets/queue?assignee=me&priority=high", runs // 2)
         rng = random.Random(1)
+        opened = [10_000 + rng.randint(1, tickets) for _ in range(runs)]
+        # Every ticket opened for the first time: the copilot is computed for it.
         ticket_ms: list[float] = []
-        for _ in range(runs):
-            ticket_ms += timed(client, f"/tickets/{10_000 + rng.randint(1, tickets)}", 1)
+        for number in opened:
+            ticket_ms += timed(client, f"/tickets/{number}", 1)
+        # The same tickets again, nothing new from the customers: the copilot's cache.
+        reopened_ms: list[float] = []
+        for number in opened:
+            reopened_ms += timed(client, f"/tickets/{number}", 1)
+        if not _copilot_shown(client, opened[0]):
+            raise SystemExit("the ticket page showed no copilot: the figures would not count")
         db.session.remove()
         db.engine.dispose()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n{backend}: {tickets:,} tickets seeded in {seeding:.1f}s; max RSS {rss:.0f} MB")
     for label, values in (("queue first page", queue_ms),
                           ("queue filtered (mine, high)", filtered_ms),
-                          ("ticket page", ticket_ms)):
+                          ("ticket page, first open", ticket_ms),
+                          ("ticket page, reopened", reopened_ms)):
         print(f"  {label:28} p50 {statistics.median(values):6.1f} ms  "
               f"p95 {percentile(values, 95):6.1f} ms  p99 {percentile(values, 99):6.1f} ms  "
               f"{1000 / statistics.mean(values):6.0f} req/s")
     return {"queue_p95": percentile(queue_ms, 95), "ticket_p95": percentile(ticket_ms, 95)}
+
+
+def _copilot_shown(client, number: int) -> bool:
+    return b'data-testid="copilot"' in client.get(f"/tickets/{number}").data
 
 
 def main() -> None:
@@ -163,9 +193,9 @@ def main() -> None:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
-        if result["queue_p95"] > 150 or result["ticket_p95"] > 100:
+        if result["queue_p95"] > 150 or result["ticket_p95"] > 150:
             failures.append(backend)
-    print("\ntargets: queue p95 <= 150 ms, ticket page p95 <= 100 ms:",
+    print("\ntargets: queue p95 <= 150 ms, ticket page with copilot p95 <= 150 ms:",
           "MISSED on " + ", ".join(failures) if failures else "met")
     sys.exit(1 if failures else 0)
 

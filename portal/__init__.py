@@ -40,8 +40,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)
     errors.init_app(app)
 
-    from portal import accounts, chat, core, kb, metrics, tickets
+    from portal import accounts, chat, copilot, core, kb, metrics, tickets
 
-    for feature in (core, accounts, kb, chat, tickets, metrics):
+    for feature in (core, accounts, kb, chat, tickets, copilot, metrics):
         feature.init_app(app)
     return app

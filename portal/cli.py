@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -129,3 +130,22 @@ def _start_search():
         click.echo(f" * Search: {error}", err=True)
     return engine
 
+
+
+@main.command("init", with_appcontext=False)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="The business's name, as customers know it.")
+def init(folder: Path, name: str) -> None:
+    """Start a new help center: a content folder with its site file, example articles in
+    two categories, synonyms, routing rules and macros, each commented."""
+    from portal.core.starter import StarterError, write_starter
+
+    try:
+        written = write_starter(folder, name)
+    except StarterError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Wrote {len(written)} files for {' '.join(name.split())} in {folder}/")
+    click.echo("Next:")
+    click.echo(f"  CONTENT_DIR={folder} portal kb sync     # load it")
+    click.echo(f"  CONTENT_DIR={folder} make run           # or serve it with the demo logins")
+    click.echo(f"Then edit {folder}/_site.yml for the colours, logo, footer and categories.")

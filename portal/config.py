@@ -89,7 +89,8 @@ class Settings:
     SMTP_USER: str = ""
     SMTP_PASSWORD: str = ""
     SMTP_STARTTLS: bool = False
-    MAIL_FROM: str = "Hearthly Support <support@hearthly.example>"
+    # Empty: mail comes from the support address in the content folder's _site.yml.
+    MAIL_FROM: str = ""
 
     # Email intake (portal/tickets/mail): IMAP for `portal mail fetch`, the listener
     # for `portal mail serve`, and the limits both apply.

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     TICKET_ASSIGNED = "ticket_assigned"
     TICKET_ESCALATED = "ticket_escalated"
     CSAT = "csat"
+    COPILOT_DRAFT = "copilot_draft"  # an agent used, edited or discarded a drafted reply
 
 
 class Event(Base):

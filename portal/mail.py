@@ -20,6 +20,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from portal import site
 from portal.clock import utcnow
 from portal.untrusted import header_text
 
@@ -31,13 +32,13 @@ _PLAIN_ADDRESS = re.compile(r'[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\?=]+')
 
 
 def mail_domain() -> str:
-    address = parseaddr(current_app.config.get("MAIL_FROM", ""))[1]
+    address = parseaddr(site.sender())[1]
     return address.rpartition("@")[2] or "portal.local"
 
 
 def loop_marker() -> str:
     """The X-Loop value on everything we send: our own address."""
-    return parseaddr(current_app.config.get("MAIL_FROM", ""))[1] or "portal"
+    return parseaddr(site.sender())[1] or "portal"
 
 
 def send(to: str, subject: str, body: str, *, headers: Mapping[str, str] | None = None,
@@ -53,8 +54,8 @@ def send(to: str, subject: str, body: str, *, headers: Mapping[str, str] | None 
             log.warning("not sent: %r is not one plain address", to)
         return False
     message = EmailMessage()
-    message["From"] = mailbox(current_app.config["MAIL_FROM"]) or header_text(
-        current_app.config["MAIL_FROM"])
+    sender = site.sender() or f"portal@{mail_domain()}"
+    message["From"] = mailbox(sender) or header_text(sender)
     message["To"] = recipient
     message["Date"] = formatdate(localtime=False)
     # RFC 3834: out-of-office responders must not answer us, and the intake recognises

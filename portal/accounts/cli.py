@@ -15,6 +15,7 @@ DEMO_USERS = [
     ("agent@example.com", "Alex Agent", Role.AGENT),
     ("agent2@example.com", "Sam Support", Role.AGENT),
     ("agent3@example.com", "Jordan Expert", Role.AGENT),
+    ("agent4@example.com", "Gale Generalist", Role.AGENT),
     ("editor@example.com", "Eden Editor", Role.EDITOR),
     ("manager@example.com", "Morgan Manager", Role.MANAGER),
     ("admin@example.com", "Ari Admin", Role.ADMIN),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -128,6 +129,9 @@ ANSWERED_FLOOR = 0.85
 # The suggest threshold keeps this share of answerable questions at least shown articles.
 SUGGESTED_FLOOR = 0.95
 L2 = 1e-2
+# Turns the decision never sees: a sensitive request or a request for a person is handed
+# off whatever the score, so such a question cannot help reach the floor.
+DECIDED_ELSEWHERE = frozenset({"sensitive", "person", "not_helpful"})
 
 
 def fit_logistic(x: Any, y: Any, iterations: int = 4000) -> tuple[Any, Any, Any, float]:
@@ -179,18 +183,23 @@ def fit_calibration(rows: list[dict[str, Any]]) -> tuple[Calibration, dict[str, 
         # The threshold at which `share` of the answerable questions (of one KB's set, when
         # several are fitted together) is still reached.
         mine = [i for i, r in enumerate(usable)
-                if y[i] == 1 and (kb is None or str(r.get("set", "")) == kb)]
+                if y[i] == 1 and gated[i] and r.get("turn") not in DECIDED_ELSEWHERE
+                and (kb is None or str(r.get("set", "")) == kb)]
         total = sum(1 for r in rows if r.get("answerable", True) and not r.get("gap")
                     and (kb is None or str(r.get("set", "")) == kb))
         ranked = np.sort(scores[mine])[::-1]
         needed = int(np.ceil(share * total))
-        if needed <= 0 or needed > len(ranked):
+        if needed <= 0 or not len(ranked):
             return 0.0
-        return float(ranked[needed - 1])
+        # Out of reach (too many questions are handed off before the decision): every
+        # question the decision sees is kept, and what is below them still handed off.
+        needed = min(needed, len(ranked))
+        # Rounded down: rounded to nearest, the question on the floor could fall below it.
+        return math.floor(float(ranked[needed - 1]) * 1e4) / 1e4
 
     # Every KB fitted must keep the floor, not only their total.
-    answer = round(min(floor_threshold(ANSWERED_FLOOR, kb) for kb in sets), 4)
-    suggest = round(min(answer, min(floor_threshold(SUGGESTED_FLOOR, kb) for kb in sets)), 4)
+    answer = min(floor_threshold(ANSWERED_FLOOR, kb) for kb in sets)
+    suggest = min(answer, min(floor_threshold(SUGGESTED_FLOOR, kb) for kb in sets))
     fitted = Calibration(flow.Thresholds(answer, suggest), model, "fitted")
     negatives = scores[y == 0]
     gap = np.array([bool(r.get("gap")) for r in usable])[y == 0]

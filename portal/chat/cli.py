@@ -60,7 +60,8 @@ def eval_command(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     result = run_evaluation(app, content, questions, progress=bar, gap=gap)
     summary = result["summary"]
-    keys = [k for k in (*SUMMARY_KEYS, *GAP_KEYS, *TURN_KEYS, *SEARCH_KEYS) if k in summary]
+    keys = [k for k in (*SUMMARY_KEYS, *GAP_KEYS, *TURN_KEYS, *SEARCH_KEYS,
+                        *result["extra_keys"]) if k in summary]
     width = max(len(k) for k in keys)
     for key in keys:
         value = summary.get(key)

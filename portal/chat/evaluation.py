@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask
 
@@ -28,6 +28,18 @@ SUMMARY_KEYS = (
 GAP_KEYS = ("gap_questions", "gap_no_confident_answer", "gap_suggested", "gap_handoff")
 TURN_KEYS = ("turns", "turn_accuracy", "conversation_turns", "turn_latency_ms_p50")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# Other packages measure themselves on the same questions (the agent copilot) by putting an
+# `EvalScorer` in this app extension list: chat never imports them.
+EVAL_SCORERS = "portal.eval_scorers"
+
+
+class EvalScorer(Protocol):
+    keys: tuple[str, ...]
+
+    def score(self, question: dict[str, Any], reply: Any,
+              audiences: tuple[str, ...]) -> dict[str, Any]: ...
+
+    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any]: ...
 
 
 def load_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -267,6 +279,7 @@ def run_evaluation(
             rows: list[dict[str, Any]] = []
             turn_rows: list[dict[str, Any]] = []
             search_rows: list[dict[str, Any]] = []
+            scorers: list[EvalScorer] = list(app.extensions.get(EVAL_SCORERS, ()))
             with (progress(questions) if progress else _nullbar(questions)) as bar:
                 for question in bar:
                     if "turns" in question:
@@ -280,6 +293,8 @@ def run_evaluation(
                                                           audiences=audiences)
                     elapsed = (time.perf_counter() - started) * 1000
                     row = score_question(question, reply, elapsed)
+                    for scorer in scorers:
+                        row.update(scorer.score(question, reply, audiences))
                     if inspect:
                         row.update(inspect(question, reply))
                     rows.append(row)
@@ -294,6 +309,8 @@ def run_evaluation(
                             row.update(inspect(question, reply))
                         rows.append(row)
             summary = summarise([r for r in rows if not r.get("gap")])
+            for scorer in scorers:
+                summary.update(scorer.summarise([r for r in rows if not r.get("gap")]))
             if gap:
                 summary.update(summarise_gap([r for r in rows if r.get("gap")]))
             if turn_rows:
@@ -311,7 +328,8 @@ def run_evaluation(
             db.engine.dispose()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"summary": summary, "rows": rows, "turns": turn_rows, "searches": search_rows}
+    return {"summary": summary, "rows": rows, "turns": turn_rows, "searches": search_rows,
+            "extra_keys": [key for scorer in scorers for key in scorer.keys]}
 
 
 def summarise_gap(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -122,11 +122,13 @@ class KnowledgeBaseRetriever(BaseRetriever):
 
 def retrieve(
     query: str, *, audiences: tuple[str, ...], vector: list[float] | None = None,
-    exclude: frozenset[str] = frozenset(),
+    exclude: frozenset[str] = frozenset(), text_signals: bool = True,
 ) -> Retrieval:
     """The KB's articles for one question text, best first, with the decision's confidence.
 
-    `vector` is the text's embedding when the caller already has it.
+    `vector` is the text's embedding when the caller already has it. Without `text_signals`
+    the top article's sentences are not embedded (most of the time of a retrieval): for
+    callers that want the ranking, not the answer/hand-off decision (the agent copilot).
     """
     if vector is None:
         vector = _embedding(query)
@@ -142,7 +144,7 @@ def retrieve(
         for article in ranked
     ]
     text_features = (answer_text_features(query, vector, ranked)
-                     if ranked and vector and not retriever.degraded else {})
+                     if ranked and vector and text_signals and not retriever.degraded else {})
     confidence = ranking.answer_probability(ranked, calibration.current().model, text_features)
     features = ranking.decision_features(ranked, text_features) if ranked else {}
     if retriever.degraded:

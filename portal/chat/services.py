@@ -2,6 +2,10 @@
 
 Services own the transactions: the customer's message is committed before any
 retrieval or LLM call, and the bot's reply is committed once it is complete.
+
+The agent copilot reuses the bot's retrieval and composition (`retrieve`, `compose`), word
+matching (`terms`), sentence splitting and nearest-examples classifier, re-exported here,
+and measures itself in `portal eval` through `EVAL_SCORERS`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,17 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from portal import site
 from portal.chat import calibration, flow, understanding
 from portal.chat.answerer import Citation, compose, stream_words
+from portal.chat.answerer import terms as terms
+from portal.chat.evaluation import EVAL_SCORERS as EVAL_SCORERS
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
+from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier
 from portal.chat.understanding import PriorTurn, Turn, TurnKind
+from portal.chat.understanding import asks_something as asks_something
+from portal.chat.understanding import sentences_of as sentences_of
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
@@ -32,19 +42,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 2000
 URGENT_WORDS = ("urgent", "asap", "immediately", "emergency", "right now", "no heat",
                 "no heating", "freezing", "outage", "locked out", "critical")
-HANDOFF_TEXT = {
-    flow.Reason.LOW_CONFIDENCE: "I couldn't find an answer I'm sure about in our help center. "
-    "A member of our support team can help: I've prepared a ticket for you to check.",
-    flow.Reason.ASKED_FOR_PERSON: "Of course. I've prepared a ticket with our conversation so a "
-    "member of our support team can take it from here.",
-    flow.Reason.NOT_HELPFUL: "Sorry that didn't help. You can rephrase your question, or send "
-    "it to our support team with the ticket I've prepared.",
-    flow.Reason.SENSITIVE_TOPIC: "This is something a member of our support team handles "
-    "personally. I've prepared a ticket with your question.",
-    flow.Reason.LLM_FAILURE: "I couldn't put an answer together just now. I've prepared a "
-    "ticket so a member of our support team can answer you.",
-    flow.Reason.USER_ACTION: "I've prepared a ticket with our conversation for our support team.",
-}
+def handoff_text(reason: flow.Reason) -> str:
+    """The bot's words for handing off, from the content folder's `_words.yml`."""
+    return site.current().text(f"bot.handoff.{reason}")
 
 
 class ChatError(ValueError):
@@ -53,15 +53,6 @@ class ChatError(ValueError):
 
 # --- the pipeline (shared by the web chat, the ticket form and `portal eval`) --------------
 
-SMALL_TALK_TEXT = {
-    TurnKind.GREETING: "Hello! What can I help you with today?",
-    TurnKind.THANKS: "You're welcome. Is there anything else I can help with?",
-    TurnKind.WORKED: "Great, I'm glad that sorted it. Is there anything else I can help with?",
-    TurnKind.GOODBYE: "Thanks for getting in touch. Goodbye!",
-}
-OFF_TOPIC_TEXT = "Sorry, I can only help with questions about {subjects}."
-SUGGEST_TEXT = ("I'm not sure these answer your question, but they look closest. If they "
-                "don't help, I've prepared a ticket for our support team.")
 SUGGESTED_ARTICLES = 3
 
 
@@ -114,10 +105,20 @@ def _llm_usable() -> bool:
     return llm_enabled() and not _llm_paused()
 
 
+def summarise_with_llm(text: str) -> str | None:
+    """A short summary of a ticket from the LLM, or None when none is configured, it is
+    resting after failures, or it failed now (the agent copilot then quotes the customer)."""
+    if not _llm_usable():
+        return None
+    from portal.chat import llm
+
+    return llm.summarise_ticket(text)
+
+
 def off_topic_text(audiences: tuple[str, ...]) -> str:
     names = [c.name for c in sorted(kb_services.categories(audiences), key=lambda c: -c.count)]
-    subjects = ", ".join(names[:4]).lower() if names else "our products and your account"
-    return OFF_TOPIC_TEXT.format(subjects=subjects)
+    subjects = ", ".join(names[:4]).lower() if names else site.current().product
+    return site.current().text("bot.off_topic", subjects=subjects)
 
 
 class Responder:
@@ -154,7 +155,7 @@ class Responder:
             yield from self._small_talk(off_topic_text(self.audiences))
             return
         if turn.is_small_talk:
-            yield from self._small_talk(SMALL_TALK_TEXT[turn.kind])
+            yield from self._small_talk(site.current().text(f"bot.small_talk.{turn.kind}"))
             return
         if not turn.is_question:
             self.reply.retrieval = turn.retrieval
@@ -192,13 +193,13 @@ class Responder:
     def _handoff(self, reason: flow.Reason, topic: str | None = None) -> Iterator[str]:
         self.reply.outcome, self.reply.reason, self.reply.topic = (
             flow.Outcome.HANDOFF, reason, topic)
-        self.reply.text = HANDOFF_TEXT[reason]
+        self.reply.text = handoff_text(reason)
         yield self.reply.text
 
     def _suggest(self, retrieval: Retrieval) -> Iterator[str]:
         """The closest articles, each cited at its best section; no composed answer."""
         self.reply.outcome, self.reply.reason = flow.Outcome.SUGGEST, flow.Reason.UNSURE
-        self.reply.text = SUGGEST_TEXT
+        self.reply.text = site.current().text("bot.suggest")
         self.reply.citations = [
             Citation(n, s.slug, s.title, s.passages[0].heading, s.passages[0].url)
             for n, s in enumerate(retrieval.sources[:SUGGESTED_ARTICLES], start=1)
@@ -223,7 +224,7 @@ class Responder:
             if exc.unavailable:
                 llm.pause()
             self.reply.outcome, self.reply.reason = flow.Outcome.HANDOFF, flow.Reason.LLM_FAILURE
-            self.reply.text = HANDOFF_TEXT[flow.Reason.LLM_FAILURE]
+            self.reply.text = handoff_text(flow.Reason.LLM_FAILURE)
             # A marker the page uses to drop the partial text it showed.
             yield "\n\x00"
             yield self.reply.text
@@ -359,7 +360,7 @@ def stream_reply(
         log.exception("chat reply failed")
         db.session.rollback()
         responder.reply = Reply(reason=flow.Reason.LLM_FAILURE,
-                                text=HANDOFF_TEXT[flow.Reason.LLM_FAILURE])
+                                text=handoff_text(flow.Reason.LLM_FAILURE))
         yield "\n\x00" + responder.reply.text
     finally:
         _store_reply(conversation, question, message, responder.reply)
@@ -471,7 +472,7 @@ def record_feedback(conversation: Conversation, message_id: int, helpful: bool) 
             conversation.state = flow.State.ANSWERED  # _enter_handoff moves it on
         _enter_handoff(conversation, flow.Reason.NOT_HELPFUL, category=category or None)
         db.session.add(Message(conversation_id=conversation.id, role="bot", kind="handoff",
-                               text=HANDOFF_TEXT[flow.Reason.NOT_HELPFUL]))
+                               text=handoff_text(flow.Reason.NOT_HELPFUL)))
     db.session.commit()
 
 
@@ -553,7 +554,7 @@ def prefill_ticket(
                 category = m.citations[0].get("category") or None
                 break
     return {
-        "subject": subject or "Help needed",
+        "subject": subject,  # nothing asked yet: the customer writes it
         "description": "\n\n".join(questions),
         "category": category or "",
         "priority": suggest_priority(" ".join(questions), topic),

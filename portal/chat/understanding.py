@@ -447,7 +447,9 @@ def _by_rules_alone(
 
 
 def contextual_text(topic: Sequence[str], message: str) -> str:
-    """The topic's opening question, then the follow-up: the topic says what it is about
-    (its first line is embedded on its own as the subject, see kb.chunks.subject_line) and
-    the follow-up which part of it is asked now."""
-    return f"{topic[0]}\n{message}"
+    """The topic's opening question, its latest follow-up, then the message: the topic says
+    what it is about (its first line is embedded on its own as the subject, see
+    kb.chunks.subject_line), the latest follow-up where the conversation has got to ("which
+    battery do I need?" before "how do I get the back off"), the message which part of it
+    is asked now."""
+    return "\n".join([topic[0], *topic[1:][-1:], message])

@@ -11,6 +11,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     redirect,
     request,
     stream_with_context,
@@ -237,10 +238,16 @@ def handoff(conversation_id: int) -> Any:
             except TicketError as exc:
                 errors[exc.field] = exc.message
             else:
+                if current_user.is_authenticated:
+                    # The anonymous page after a ticket says so itself; the ticket page
+                    # a signed-in customer lands on needs the word that it was sent.
+                    flash(f"Thanks — ticket #{ref.number} is in. We will reply here and by "
+                          f"email.", "success")
                 return hx_redirect(ref.url)
     form = services.handoff_form(conversation)
+    asked = any(m.role == "user" for m in conversation.messages)
     return render("chat/handoff.html", "chat/_handoff_form.html", conversation=conversation,
-                  form=form, errors=errors, categories=services.ticket_categories(),
+                  form=form, asked=asked, errors=errors, categories=services.ticket_categories(),
                   transcript=services.transcript_of(conversation),
                   tried=kb_services.article_refs(services.tried_articles(conversation),
                                                  _audiences())), \

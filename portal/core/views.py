@@ -2,11 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import text
 from werkzeug.routing import BuildError
 
+from portal import site
 from portal.accounts.decorators import public
 from portal.accounts.models import Role
 from portal.chat import services as chat_services
@@ -57,7 +68,45 @@ def layout_context() -> dict[str, Any]:
         "navigation": navigation,
         "current_section": _current_section(navigation),
         "search_degraded": show_banner and kb_services.search_degraded(),
+        "site": site.current(),
+        "site_problems": site.problems() if show_banner else [],
     }
+
+
+@bp.get("/site/theme.css")
+@public
+def theme_css():
+    """The brand colours of _site.yml as the stylesheet's variables (no inline styles:
+    the content security policy allows stylesheets from this site only)."""
+    colours = site.current().colours
+    body = (f":root {{ --brand: {colours.brand}; --brand-dark: {colours.brand_dark}; "
+            f"--brand-tint: {colours.tint}; --accent: {colours.accent}; }}\n")
+    response = make_response(body)
+    response.mimetype = "text/css"
+    # Revalidated on every page (a colour change shows at once), answered 304 when unchanged.
+    response.headers["Cache-Control"] = "no-cache"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.get("/site/<any(logo, favicon):kind>")
+@public
+def site_image(kind: str):
+    relative = getattr(site.current(), kind)
+    if not relative:
+        if kind == "favicon":
+            return redirect(url_for("static", filename="favicon.svg"))
+        abort(404)
+    path = site.content_root() / relative
+    mimetype = site.IMAGE_TYPES.get(path.suffix.lower())
+    if mimetype is None or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=mimetype, max_age=300)
+    # An SVG opened on its own is a document: it must not run scripts it may carry.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'self'")
+    return response
 
 
 @bp.route("/healthz")

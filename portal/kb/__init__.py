@@ -5,7 +5,13 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal.core.cli import DEMO_STEPS
-    from portal.kb import editor_views, engine, models, services  # noqa: F401 - routes, tables
+    from portal.kb import (  # noqa: F401 - routes, tables
+        category_views,
+        editor_views,
+        engine,
+        models,
+        services,
+    )
     from portal.kb.cli import kb_cli
     from portal.kb.views import bp
 

@@ -99,6 +99,22 @@ class KbRevision(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
 
 
+class KbSiteRevision(Base):
+    """One version of the content folder's _site.yml saved from the editor (categories)."""
+
+    __tablename__ = "kb_site_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(Integer)
+    author_name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(20), default="edit")
+    diff: Mapped[str] = mapped_column(Text, default="")
+    # The whole file, so any version can be restored in one click.
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
 class KbVote(Base):
     __tablename__ = "kb_vote"
     __table_args__ = (

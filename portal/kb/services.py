@@ -14,10 +14,12 @@ from markupsafe import Markup
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portal import site
 from portal.accounts import services as accounts
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import sync
+from portal.kb.categories import category_name, in_site_order
 from portal.kb.chunks import (  # noqa: F401
     STOPWORDS,
     Passage,
@@ -74,16 +76,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 2000
-CATEGORY_NAMES = {
-    "account": "Account and sign-in",
-    "billing": "Billing and plans",
-    "orders-shipping": "Orders and shipping",
-    "using-hearthly": "Using Hearthly",
-    "troubleshooting": "Troubleshooting",
-    "integrations": "Integrations",
-    "security-privacy": "Security and privacy",
-    "general": "General",
-}
 
 
 # --- returned data ------------------------------------------------------------------------
@@ -105,6 +97,8 @@ class CategoryRef:
     name: str
     count: int
     url: str
+    description: str = ""
+    icon: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,8 +136,6 @@ def visible_audiences(user: Any) -> tuple[str, ...]:
     return ("public", "customers")
 
 
-def category_name(slug: str) -> str:
-    return CATEGORY_NAMES.get(slug) or slug.replace("-", " ").capitalize()
 
 
 def _ref(row: KbArticle) -> ArticleRef:
@@ -234,14 +226,19 @@ def article_refs(slugs: Sequence[str], audiences: Sequence[str] | None = None) -
 
 
 def categories(audiences: Sequence[str] = ("public",)) -> list[CategoryRef]:
-    rows = db.session.execute(
+    counts = dict(db.session.execute(
         select(KbArticle.category, func.count()).where(visible_articles(audiences))
-        .group_by(KbArticle.category).order_by(KbArticle.category)
-    ).all()
-    return [
-        CategoryRef(str(c), category_name(str(c)), int(n), f"/kb/search?category={c}")
-        for c, n in rows
-    ]
+        .group_by(KbArticle.category)
+    ).all())
+    current = site.current()
+    refs = []
+    for slug in in_site_order(list(counts)):
+        listed = current.category(slug)
+        refs.append(CategoryRef(slug, category_name(slug), int(counts[slug]),
+                                f"/kb/search?category={slug}",
+                                listed.description if listed else "",
+                                listed.icon if listed else ""))
+    return refs
 
 
 def popular_articles(audiences: Sequence[str], limit: int = 6) -> list[ArticleRef]:

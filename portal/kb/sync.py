@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from portal import site
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.kb import fallback, search_index
@@ -28,6 +29,7 @@ from portal.kb.documents import (
     ContentFile,
     ParsedArticle,
     Problem,
+    is_skipped,
     iter_content_files,
     link_problems,
     parse_article,
@@ -79,6 +81,29 @@ class SyncReport:
         if self.index_queued:
             text += " (search engine unreachable: index updates queued)"
         return text
+
+
+def site_problems(root: Path) -> list[Problem]:
+    """The site file's mistakes (the portal keeps its last good site while there are any)."""
+    try:
+        loaded = site.load_site(root)
+    except site.SiteError as error:
+        found = []
+        for problem in error.problems:
+            name, _, rest = problem.partition(": ")
+            found.append(Problem(site.WORDS_FILE, None, rest) if name == site.WORDS_FILE
+                         else Problem(site.SITE_FILE, None, problem))
+        return found
+    if not loaded.categories:
+        return []
+    return [
+        Problem(site.SITE_FILE, None, f"the folder {folder.name}/ is not in `categories`: it "
+                f"is shown as “{loaded.category_name(folder.name)}”, after the listed ones",
+                "warning")
+        for folder in sorted(root.iterdir())
+        if folder.is_dir() and not is_skipped(f"{folder.name}/x.md")
+        and loaded.category(folder.name) is None and any(folder.glob("*.md"))
+    ]
 
 
 def content_root(content_dir: str | Path | None = None) -> Path:
@@ -173,6 +198,7 @@ def sync_content(
     if not root.is_dir():
         report.problems.append(Problem(str(root), None, "the content directory does not exist"))
         return report
+    report.problems += site_problems(root)
     use_chunks = current_app.config.get("KB_SYNC_CHUNKS", True) if chunks is None else chunks
     fallback.ensure_fts()
 

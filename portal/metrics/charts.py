@@ -61,10 +61,20 @@ def _legend(series: Sequence[Series]) -> str:
     return f'<ul class="chart-legend">{items}</ul>'
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What each point of a rate is computed from: shown under it, and a point from fewer
+    than `minimum` is drawn grey and left out of the line (2 chats make 0% or 100%)."""
+    counts: Sequence[int]
+    minimum: int
+    noun: str
+
+
 def line_chart(labels: Sequence[str], values: Mapping[str, Sequence[float | None]],
                series: Sequence[Series], *, title: str, y_max: float | None = None,
                y_label: Callable[[float], str] = lambda v: f"{v:,.0f}",
-               point_label: Callable[[float], str] = lambda v: f"{v:,.0f}") -> Markup:
+               point_label: Callable[[float], str] = lambda v: f"{v:,.0f}",
+               basis: Basis | None = None) -> Markup:
     """Lines over buckets; a missing value (no data) breaks the line instead of dropping to 0."""
     present = [v for key in values for v in values[key] if v is not None]
     top = y_max if y_max is not None else _nice_max(max(present, default=0))
@@ -78,24 +88,42 @@ def line_chart(labels: Sequence[str], values: Mapping[str, Sequence[float | None
         return TOP + plot_h - plot_h * min(value, top) / top
 
     parts = _frame(top, y_label, labels, x_of, title)
+    if basis is not None:
+        for index, base in enumerate(basis.counts):
+            parts.append(f'<text class="basis{" few" if base < basis.minimum else ""}" '
+                         f'x="{x_of(index):.1f}" y="{TOP + plot_h - 4}" text-anchor="middle">'
+                         f'{base}</text>')
     for line in series:
         runs: list[list[tuple[float, float]]] = [[]]
         for index, value in enumerate(values.get(line.key, ())):
             if value is None:
                 runs.append([])
                 continue
-            runs[-1].append((x_of(index), y_of(value)))
+            shown = f"{escape(line.label)} {escape(point_label(value))}"
+            few = basis is not None and basis.counts[index] < basis.minimum
+            if basis is not None:
+                shown += f" of {basis.counts[index]} {escape(basis.noun)}"
+            if few:
+                runs.append([])
+                shown += " (too few to read)"
+            else:
+                runs[-1].append((x_of(index), y_of(value)))
             parts.append(
-                f'<circle class="dot {escape(line.css)}" cx="{x_of(index):.1f}" '
-                f'cy="{y_of(value):.1f}" r="3"><title>{escape(labels[index])}: '
-                f'{escape(line.label)} {escape(point_label(value))}</title></circle>'
+                f'<circle class="dot {"few" if few else escape(line.css)}" '
+                f'cx="{x_of(index):.1f}" cy="{y_of(value):.1f}" r="3"><title>'
+                f"{escape(labels[index])}: {shown}</title></circle>"
             )
         for run in runs:
             if len(run) > 1:
                 points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
                 parts.append(f'<polyline class="line {escape(line.css)}" points="{points}"/>')
     parts.append("</svg>")
-    return Markup("".join(parts) + _legend(series))  # noqa: S704 - every value escaped above
+    legend = _legend(series)
+    if basis is not None:
+        legend += (f'<p class="chart-basis hint">Numbers along the bottom: {escape(basis.noun)} '
+                   f"per point. Grey points come from fewer than {basis.minimum} "
+                   f"{escape(basis.noun)} and are left out of the lines.</p>")
+    return Markup("".join(parts) + legend)  # noqa: S704 - every value escaped above
 
 
 def stacked_bars(labels: Sequence[str], values: Mapping[str, Sequence[int]],
@@ -127,22 +155,23 @@ def stacked_bars(labels: Sequence[str], values: Mapping[str, Sequence[int]],
     return Markup("".join(parts) + _legend(series))  # noqa: S704 - every value escaped above
 
 
-def funnel_chart(steps: Sequence[tuple[str, int]], *, title: str) -> Markup:
+def funnel_chart(steps: Sequence[tuple[str, int, str]], *, title: str) -> Markup:
+    """Bars per step; each step's third item is the text beside its count (a share of the
+    step before, or what it counts)."""
     row_h, gap, label_w = 34, 8, 130
     height = len(steps) * (row_h + gap) + gap
-    widest = max((n for _, n in steps), default=0) or 1
+    widest = max((n for _, n, _ in steps), default=0) or 1
     plot_w = WIDTH - label_w - 150
     parts = [
         f'<svg class="chart funnel" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">',
         f"<title>{escape(title)}</title>",
     ]
-    for index, (label, n) in enumerate(steps):
+    for index, (label, n, beside) in enumerate(steps):
         y = gap + index * (row_h + gap)
         width = max(plot_w * n / widest, 2 if n else 0)
         x = label_w + (plot_w - width) / 2
-        before = steps[index - 1][1] if index else None
-        share = f" · {n / before * 100:.0f}% of previous" if before else ""
+        share = f" · {beside}" if beside else ""
         parts.append(f'<text class="funnel-label" x="{label_w - 10}" y="{y + row_h / 2 + 5}" '
                      f'text-anchor="end">{escape(label)}</text>')
         parts.append(

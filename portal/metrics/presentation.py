@@ -47,8 +47,10 @@ HELP: dict[str, str] = {
     "csat_human": "Latest satisfaction rating (1–5) of tickets from the form or email, rated in "
     "the period: average, and share rating 4 or 5.",
     "funnel": "Volumes at each step in the period: searches, article views, chats started, "
-    "hand-offs to a person, tickets created. Each step shows its size relative to the one "
-    "before.",
+    "hand-offs to a person, tickets created. Only hand-offs are a part of the step before "
+    "(chats), so only they show a share of it; the other steps also count people who came "
+    "another way (an article opened from a link, a ticket from the form or email), and "
+    "each says what it counts.",
     "series": "Per day (per week for long ranges) by the day a chat started: the deflection "
     "rate and confirmed-only rate, and volumes.",
     "categories": "Chat outcomes by the category of the bot's first answer; hand-offs and "
@@ -91,6 +93,20 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+CSV_DURATION_UNIT = "hours"
+# A day's rate from fewer chats than this is noise (one chat is 0% or 100%): the chart
+# greys it out and leaves it out of the line.
+MIN_CHATS_FOR_A_RATE = 5
+# A tile is marked for attention only when it got worse by this much: smaller moves are the
+# ordinary noise between two periods, and colouring them all hid the ones that matter.
+ATTENTION_POINTS = 5.0  # rates, in percentage points
+ATTENTION_PERCENT = 20.0  # counts, times and scores, relative to the previous period
+
+
+def in_hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
 def score(value: float | None) -> str:
     return DASH if value is None else f"{value:.2f} / 5"
 
@@ -109,6 +125,7 @@ class Tile:
     direction: str  # "up", "down", "flat" or "none"
     tone: str  # "good", "bad" or "neutral"
     note: str = ""
+    attention: str = ""  # why a manager should look, when the figure got clearly worse
 
     @property
     def help(self) -> str:
@@ -134,7 +151,12 @@ def _tile(key: str, label: str, now: float | None, before: float | None,
         tone = "neutral"
     else:
         tone = "good" if (direction == "up") == higher_is_better else "bad"
-    return Tile(key, label, show(now), show(before), change, direction, tone, note)
+    attention = ""
+    if tone == "bad" and (points or before != 0) and abs(delta) >= (
+            ATTENTION_POINTS if points else ATTENTION_PERCENT):
+        attention = (f"Needs attention: {'up' if direction == 'up' else 'down'} "
+                     f"{change.lstrip('+-')} on the previous period ({show(before)}).")
+    return Tile(key, label, show(now), show(before), change, direction, tone, note, attention)
 
 
 def tiles(board: Dashboard) -> list[Tile]:
@@ -196,14 +218,26 @@ class Table:
     def help(self) -> str:
         return HELP[self.help_key]
 
+    def csv_columns(self) -> list[str]:
+        """The header as exported: a column of durations names its unit."""
+        return [f"{column} ({CSV_DURATION_UNIT})" if self._kind(index) == "duration"
+                else column for index, column in enumerate(self.columns)]
+
     def csv_rows(self) -> list[tuple[Any, ...]]:
-        """The rows as exported: durations stay in seconds, so their labels say so."""
-        return [
-            (f"{row[0]} (s)", *row[1:])
-            if position < len(self.row_formats) and self.row_formats[position] == "duration"
-            else row
-            for position, row in enumerate(self.rows)
-        ]
+        """The rows as exported: durations in hours (a spreadsheet sums them as they are),
+        and a row of durations names the unit in its label."""
+        exported = []
+        for position, row in enumerate(self.rows):
+            row_kind = self.row_formats[position] if position < len(self.row_formats) else ""
+            cells = [in_hours(value) if index and (row_kind or self._kind(index)) == "duration"
+                     else value for index, value in enumerate(row)]
+            if row_kind == "duration":
+                cells[0] = f"{row[0]} ({CSV_DURATION_UNIT})"
+            exported.append(tuple(cells))
+        return exported
+
+    def _kind(self, index: int) -> str:
+        return self.formats[index] if index < len(self.formats) else ""
 
     def shown(self, row: tuple[Any, ...], position: int = 0) -> list[str]:
         shown = []
@@ -227,6 +261,39 @@ class Table:
             else:
                 shown.append(str(value) or "(none)")
         return shown
+
+
+# Only a hand-off is always part of the step before it (a chat). The other steps are not
+# drawn from the one above: people open articles from links without searching, start chats
+# without reading, and file tickets from the form and by email. A share of the step before
+# would pass 100% for those, so each says what it counts instead.
+FUNNEL_PART_OF_PREVIOUS = {"Hand-offs"}
+FUNNEL_NOTES = {
+    "Searches": "searches in the help center and the ticket form",
+    "Article views": "every view, also from links and browsing, not only from searches",
+    "Chats": "every chat started, also without reading an article first",
+    "Hand-offs": "chats that asked for a person",
+    "Tickets": "every ticket: chat hand-offs, the web form and email",
+}
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    label: str
+    count: int
+    share: float | None  # of the step before, only where this step is part of it
+    note: str
+
+
+def funnel_steps(funnel: d.Funnel) -> list[FunnelStep]:
+    steps = funnel.steps()
+    return [
+        FunnelStep(label, count,
+                   d.ratio(count, steps[i - 1][1])
+                   if i and label in FUNNEL_PART_OF_PREVIOUS else None,
+                   FUNNEL_NOTES.get(label, ""))
+        for i, (label, count) in enumerate(steps)
+    ]
 
 
 def _rounded(value: float | None) -> float | None:
@@ -283,11 +350,8 @@ def tables(board: Dashboard) -> dict[str, Table]:
         ("CSAT human-handled average", _rounded(t.csat_human.average),
          _rounded(previous_tickets.csat_human.average)),
     )
-    funnel = report.funnel.steps()
-    funnel_rows = tuple(
-        (label, n, _rounded(d.ratio(n, funnel[i - 1][1])) if i else None)
-        for i, (label, n) in enumerate(funnel)
-    )
+    funnel_rows = tuple((step.label, step.count, _rounded(step.share), step.note)
+                        for step in funnel_steps(report.funnel))
     series_rows = tuple(
         (p.day.isoformat(), p.outcomes.total, p.outcomes.confirmed, p.outcomes.assumed,
          p.outcomes.escalated, p.outcomes.abandoned, _rounded(p.outcomes.deflection_rate),
@@ -295,7 +359,7 @@ def tables(board: Dashboard) -> dict[str, Table]:
         for p in board.series
     )
     category_rows = tuple(
-        (row.category or "(none)", row.outcomes.total, row.outcomes.confirmed,
+        (board.category_name(row.category), row.outcomes.total, row.outcomes.confirmed,
          row.outcomes.assumed, row.outcomes.escalated, row.outcomes.abandoned,
          _rounded(row.outcomes.deflection_rate), _rounded(row.outcomes.confirmed_rate),
          row.handoffs, row.tickets)
@@ -316,7 +380,8 @@ def tables(board: Dashboard) -> dict[str, Table]:
                          ("figure", "this period", "previous period"), ticket_rows,
                          row_formats=("", "", "", "duration", "duration", "", "duration",
                                       "duration", "", "", "pct", "", "score", "", "score")),
-        "funnel": Table("funnel", "Funnel", "funnel", ("step", "count", "of previous step"),
+        "funnel": Table("funnel", "Funnel", "funnel",
+                        ("step", "count", "of previous step", "counted from"),
                         funnel_rows, ("", "", "pct")),
         "series": Table("series", "Time series", "series",
                         ("from", "chats", "confirmed", "assumed", "escalated", "abandoned",

@@ -20,9 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
+import yaml
+from flask import current_app
 from sqlalchemy import bindparam, func, select, text, update
 
 from portal.accounts import services as accounts
@@ -40,6 +43,19 @@ DEMO_AGENT = tickets.Actor(None, "Demo Agent", True)
 GAP_QUERIES = ["warranty claim", "cancel my order", "gift card", "solar panels", "error e42",
                "api token", "dark mode", "invoice vat number"]
 HUMAN_WORDS = ["I need to talk to a person about my bill", "please connect me with an agent"]
+
+
+CUSTOMER_WORDS_FILE = "_demo_customer_words.yml"
+
+
+def load_customer_words() -> dict[str, list[str]]:
+    """Per article slug, what demo customers say about it (content/_demo_customer_words.yml)."""
+    path = Path(current_app.config["CONTENT_DIR"]) / CUSTOMER_WORDS_FILE
+    if not path.is_file():
+        return {}
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(slug): [str(w) for w in words if str(w).strip()]
+            for slug, words in loaded.items() if isinstance(words, list)}
 
 
 @dataclass
@@ -104,12 +120,18 @@ class _Seeder:
         self.report = SeedReport()
         self.moves = _Backdater()
         self.articles = self._catalogue()
+        self.words = load_customer_words()
         self.customers = self._customers()
         self.visitors = [secrets.token_urlsafe(18) for _ in range(max(20, days * visits_per_day
                                                                         // 3))]
         self.signed_in: dict[str, Any] = {}
         self.agents = {user.id: tickets.Actor.of(user)
                        for user in accounts.users_with_role(Role.AGENT)}
+
+    def customer_words(self, article: Any) -> str:
+        """What a customer types about the article: a chat question or a ticket subject."""
+        said = self.words.get(article.slug)
+        return self.rng.choice(said) if said else f"Question about {article.title}"
 
     def _catalogue(self) -> list[Any]:
         found: dict[str, Any] = {}
@@ -197,8 +219,7 @@ class _Seeder:
     def chat(self, moment: datetime, visitor: str, user: Any, article: Any) -> None:
         user_id = user.id if user is not None else None
         question = (self.rng.choice(HUMAN_WORDS) if self.rng.random() < 0.05 else
-                    f"How do I {article.title.lower()}?" if self.rng.random() < 0.5 else
-                    f"{article.title}: it does not work")
+                    self.customer_words(article))
         with self.moves.at(moment):
             conversation = chat.start_conversation(visitor_id=visitor, user_id=user_id)
             pending = chat.post_message(conversation, question)
@@ -249,7 +270,7 @@ class _Seeder:
     def create_form_ticket(self, visitor: str, user: Any, article: Any,
                            form_id: str | None) -> Any:
         return tickets.create_ticket(
-            subject=f"Problem with {article.title.lower()}"[:120],
+            subject=self.customer_words(article)[:120],
             description="I followed the article but it still does not work for me.",
             requester_id=user.id if user is not None else None,
             requester_email=None if user is not None else

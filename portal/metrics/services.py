@@ -14,6 +14,7 @@ from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.inputs import parse_row_id
+from portal.kb import services as kb
 from portal.metrics import definitions as d
 from portal.metrics import queries, rollup
 from portal.tickets import services as tickets
@@ -111,6 +112,13 @@ class Dashboard:
     # Display names for the people table keys (agent ids as text, team slugs).
     agent_names: Mapping[str, str] = field(default_factory=dict)
     team_names: Mapping[str, str] = field(default_factory=dict)
+    category_names: Mapping[str, str] = field(default_factory=dict)
+    # Teams where tickets wait with nobody to answer them: the default team, or any with
+    # open tickets, that has no agents.
+    unstaffed_teams: tuple[str, ...] = ()
+
+    def category_name(self, slug: str | None) -> str:
+        return self.category_names.get(slug or "", slug or "(none)")
 
 
 def _agent_names(keys: set[str]) -> dict[str, str]:
@@ -133,5 +141,20 @@ def dashboard(filters: Filters) -> Dashboard:
     return Dashboard(filters, current, previous,
                      d.bucket_series(current.series, filters.weekly), sorted(names), people,
                      _agent_names({row.key for row in people.agents}),
-                     {d.NOBODY: "(no team)", **tickets.team_names()})
+                     {d.NOBODY: "(no team)", **tickets.team_names()},
+                     {slug: kb.category_name(slug)
+                      for slug in {*names, *(row.category for row in current.by_category)}
+                      if slug},
+                     _unstaffed_teams())
 
+
+def _unstaffed_teams() -> tuple[str, ...]:
+    return tuple(team.name for team in tickets.list_teams()
+                 if not team.members and (team.is_default or team.open_tickets))
+
+
+
+def content_gaps(filters: Filters) -> d.ContentGaps:
+    """What customers looked for and did not find, for the editors' own report."""
+    refresh_rollups()
+    return queries.report(filters.period, None).gaps

@@ -78,13 +78,19 @@ def build_charts(board: services.Dashboard) -> dict[str, Markup]:
     return {
         "rates": charts.line_chart(
             labels, rates, RATE_SERIES, title=f"Deflection rate per {unit}", y_max=1.0,
-            y_label=lambda v: f"{v * 100:.0f}%", point_label=presentation.pct),
+            y_label=lambda v: f"{v * 100:.0f}%", point_label=presentation.pct,
+            basis=charts.Basis(
+                [p.outcomes.resolved + p.outcomes.escalated for p in board.series],
+                presentation.MIN_CHATS_FOR_A_RATE, "chats")),
         "outcomes": charts.stacked_bars(labels, outcomes, OUTCOME_SERIES,
                                         title=f"Chats by outcome per {unit}"),
         "volumes": charts.line_chart(labels, volumes, VOLUME_SERIES,
                                      title=f"Volumes per {unit}"),
-        "funnel": charts.funnel_chart(board.current.funnel.steps(),
-                                      title="Funnel: search to ticket"),
+        "funnel": charts.funnel_chart(
+            [(step.label, step.count,
+              f"{presentation.pct(step.share)} of chats" if step.share is not None else "")
+             for step in presentation.funnel_steps(board.current.funnel)],
+            title="Funnel: search to ticket"),
     }
 
 
@@ -101,6 +107,7 @@ def _context() -> dict[str, Any]:
         "tiles": presentation.tiles(board),
         "tables": tables,
         "charts": build_charts(board),
+        "funnel_steps": presentation.funnel_steps(board.current.funnel),
         "titles": article_titles(slugs),
         "help": presentation.HELP,
         "pct": presentation.pct,
@@ -129,7 +136,7 @@ def export(table: str) -> Response:
         abort(404)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([presentation.csv_cell(c) for c in chosen.columns])
+    writer.writerow([presentation.csv_cell(c) for c in chosen.csv_columns()])
     for row in chosen.csv_rows():
         writer.writerow([presentation.csv_cell(value) for value in row])
     name = f"{table}-{filters.first.isoformat()}-{filters.last.isoformat()}"

@@ -124,11 +124,13 @@ def routing():
         if not (values["subject"].strip() or values["description"].strip()):
             errors["subject"] = "Type a subject or a description to test the rules with."
         if not errors:
+            # The sample's tone is read as a real ticket's would be (`sentiment:` rules).
+            mood = services.message_mood(f"{values['subject']}\n{values['description']}")
             result = services.route(
                 subject=values["subject"], description=values["description"],
                 category=values["category"] or None, source=values["source"],
                 requester_email=values["requester"].strip(), priority=values["priority"],
-                dry_run=True)
+                sentiment=mood.label if mood else None, dry_run=True)
     return render(
         "tickets/routing.html", "tickets/_route_preview.html",
         status=services.routing_status(), values=values, result=result, errors=errors,

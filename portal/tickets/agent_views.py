@@ -221,7 +221,8 @@ def kb_search(number: int):
 
 def _macro_values(ticket: Ticket) -> dict[str, str]:
     base = current_app.config["BASE_URL"].rstrip("/")
-    refs = articles.refs(ticket.linked_article_slugs or ticket.bot_article_slugs)
+    # Only articles the agent linked: the ones the bot tried are those that did not help.
+    refs = articles.refs(ticket.linked_article_slugs)
     lines = [f"- [{ref.title}]({base}{ref.url})" for ref in refs if ref.url]
     return {
         "customer_name": ticket.requester_name,
@@ -239,6 +240,14 @@ def macro(number: int):
     chosen = macros.get_macro(request.args.get("name", ""))
     if chosen is None:
         return _failed(ticket, TicketError("macro", "That canned response does not exist."))
+    if chosen.needs_articles and not ticket.linked_article_slugs:
+        # Nothing linked yet: offer articles found for the subject to link, rather than
+        # filling in the bot's (which did not help).
+        hits = articles.search(ticket.subject, audiences=articles.CUSTOMER_AUDIENCES, limit=5)
+        return render("tickets/agent_ticket.html", "tickets/_reply_form.html",
+                      **_agent_context(ticket, chosen_macro=chosen.name,
+                                       macro_needs_articles=True, kb_query=ticket.subject,
+                                       kb_hits=hits))
     text = chosen.render(_macro_values(ticket))
     return render("tickets/agent_ticket.html", "tickets/_reply_form.html",
                   **_agent_context(ticket, reply_text=text, chosen_macro=chosen.name))

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
+from portal import site
 from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.events import EventKind, emit
@@ -93,12 +94,14 @@ def notify_assigned(ticket: Ticket, agent_id: int, by: str) -> None:
     agent = accounts.get_user(agent_id)
     if agent is None:
         return
+    words = site.current()
+    values = {"name": agent.name, "by": by, "number": ticket.number,
+              "tier": tier_label(ticket.tier), "priority": ticket.priority,
+              "due": sla.countdown(ticket.next_due, utcnow()), "subject": ticket.subject,
+              "url": f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}"}
     notify.send(
-        agent.email, f"[#{ticket.number}] Assigned to you: {ticket.subject}",
-        f"Hi {agent.name},\n\n{by} assigned ticket #{ticket.number} to you "
-        f"({tier_label(ticket.tier)}).\n"
-        f"Priority: {ticket.priority}; {sla.countdown(ticket.next_due, utcnow())}.\n\n"
-        f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}\n",
+        agent.email, f"[#{ticket.number}] " + words.text("mail.assigned.subject", **values),
+        words.text("mail.assigned.body", **values),
     )
 
 

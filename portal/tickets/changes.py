@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from portal import site
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.inputs import parse_int
-from portal.tickets import articles, notify, sla
+from portal.tickets import articles, moods, notify, sla
 from portal.tickets.common import (
     Actor,
     BulkResult,
@@ -87,9 +88,14 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
     text = clean_body(body, "body", "a reply")
     target = parse_enum(TicketStatus, then_status, "status", "Status") if then_status else None
     solved_before: dict[str, Any] = {}
+    # The queue's marker follows the customer's latest message (agents' replies leave it).
+    mood = None if actor.staff else moods.score(text)
 
     def compute(ticket: Ticket, now: datetime) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        if mood is not None:
+            values.update(sentiment=mood.label, sentiment_score=mood.score,
+                          sentiment_why=mood.why)
         new_status = ticket.status
         first = ticket.first_responded_at
         if ticket.status == TicketStatus.CLOSED:
@@ -135,10 +141,14 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
 
     ticket = apply_change(ticket_id, compute, after)
     if actor.staff:
+        words = site.current()
+        values = {"name": ticket.requester_name, "agent": actor.name, "reply": text,
+                  "url": customer_url(ticket, external=True), "number": ticket.number,
+                  "subject": ticket.subject}
         notify.send(
-            ticket.requester_email, f"[#{ticket.number}] New reply: {ticket.subject}",
-            f"Hi {ticket.requester_name},\n\n{actor.name} replied to your ticket:\n\n{text}\n\n"
-            f"Reply or follow the ticket here:\n{customer_url(ticket, external=True)}\n",
+            ticket.requester_email,
+            f"[#{ticket.number}] " + words.text("mail.reply.subject", **values),
+            words.text("mail.reply.body", **values),
             ticket_number=ticket.number,
         )
         if ticket.status == TicketStatus.SOLVED and solved_before.get("value") is None:
@@ -199,13 +209,14 @@ def close(ticket_id: int, *, actor: Actor) -> Ticket:
 
 def _notify_solved(ticket: Ticket) -> None:
     url = customer_url(ticket, external=True)
-    days = reopen_window().days
+    words = site.current()
+    values = {"name": ticket.requester_name, "days": reopen_window().days, "url": url,
+              "number": ticket.number, "subject": ticket.subject,
+              "csat": words.text("mail.csat.body", rate_url=f"{url}/rate")}
     notify.send(
-        ticket.requester_email, f"[#{ticket.number}] Solved: {ticket.subject}",
-        f"Hi {ticket.requester_name},\n\nWe have marked your ticket as solved. If it is not, "
-        f"reply within {days} days and it opens again.\n\nHow did we do? Rate us here "
-        f"(the link opens a form; nothing is recorded until you press the button):\n"
-        f"{url}/rate\n",
+        ticket.requester_email,
+        f"[#{ticket.number}] " + words.text("mail.solved.subject", **values),
+        words.text("mail.solved.body", **values),
         ticket_number=ticket.number,
     )
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from portal import site
 from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.events import EventKind, emit
 from portal.extensions import db
-from portal.tickets import articles, limits, notify, sla
+from portal.tickets import articles, limits, moods, notify, sla
 from portal.tickets.assigning import notify_assigned
 from portal.tickets.common import (
     MAX_NAME,
@@ -34,6 +35,36 @@ from portal.tickets.errors import TicketError
 from portal.tickets.models import Ticket, TicketPriority, TicketSource, TicketStatus
 
 log = logging.getLogger(__name__)
+NO_EMAIL = "Please give an email address where we can reach you."
+
+
+def blank_field_errors(*, subject: str, description: str,
+                       requester_email: str | None = None,
+                       email_required: bool = False) -> dict[str, str]:
+    """Every required field left empty, each with the message create_ticket gives for it:
+    a form names them all at once instead of one per attempt."""
+    errors: dict[str, str] = {}
+    if email_required and not (requester_email or "").strip():
+        errors["email"] = NO_EMAIL
+    for check in (lambda: _subject(subject), lambda: _description(description)):
+        try:
+            check()
+        except TicketError as exc:
+            errors[exc.field] = exc.message
+    return errors
+
+
+def _description(raw: str) -> str:
+    return clean_body(raw, "description", "a description of the problem")
+
+
+def _subject(raw: str) -> str:
+    subject = clean_line(raw)
+    if not subject:
+        raise TicketError("subject", "Please give your ticket a subject.")
+    if len(subject) > MAX_SUBJECT:
+        raise TicketError("subject", f"Keep the subject under {MAX_SUBJECT} characters.")
+    return subject
 
 
 def create_ticket(*, subject: str, description: str, requester_id: int | None,
@@ -44,12 +75,8 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
                   form_id: str | None = None, client_ip: str | None = None) -> TicketRef:
     """Open a ticket. `client_ip` is the address of the web request that asks for it: an
     anonymous web request is counted against the per-browser and per-address limits."""
-    subject = clean_line(subject)
-    if not subject:
-        raise TicketError("subject", "Please give your ticket a subject.")
-    if len(subject) > MAX_SUBJECT:
-        raise TicketError("subject", f"Keep the subject under {MAX_SUBJECT} characters.")
-    description = clean_body(description, "description", "a description of the problem")
+    subject = _subject(subject)
+    description = _description(description)
     priority_value = parse_enum(TicketPriority, priority, "priority", "Priority")
     source_value = parse_enum(TicketSource, source, "source", "Source")
     category = clean_line(category) or None
@@ -69,18 +96,18 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
             email = validate_email((requester_email or "").strip(),
                                    check_deliverability=False).normalized.lower()
         except EmailNotValidError:
-            raise TicketError(
-                "email", "Please give an email address where we can reach you."
-            ) from None
+            raise TicketError("email", NO_EMAIL) from None
         name = name or email.split("@")[0]
 
     # Counted only once the form is valid, so correcting a typo costs nothing.
     if requester_id is None and client_ip is not None:
         limits.count_anonymous_ticket(visitor_id, client_ip)
 
+    mood = moods.score(f"{subject}\n{description}")
     # A changed rule file is activated here, saved with the ticket in one transaction.
     routed = route(subject=subject, description=description, category=category,
-                   source=str(source_value), requester_email=email, priority=str(priority_value))
+                   source=str(source_value), requester_email=email, priority=str(priority_value),
+                   sentiment=mood.label if mood else None)
     priority_value = TicketPriority(routed.priority)
     now = utcnow()
     due = sla.targets(priority_value)
@@ -93,6 +120,8 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
         linked_article_slugs=[], transcript=transcript or None,
         team_id=routed.team_id, tier=routed.tier, tags=list(routed.tags),
         assignee_id=routed.assignee_id,
+        sentiment=mood.label if mood else None, sentiment_score=mood.score if mood else None,
+        sentiment_why=mood.why if mood else "",
         created_at=now, updated_at=now,
         first_response_due=now + due.first_response, resolution_due=now + due.resolution,
         # Only a signed-in requester has proved the address; anyone else has typed it.
@@ -123,12 +152,13 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
          visitor_id=visitor_id, user_id=requester_id, category=category, **details)
     db.session.commit()
     ref = ref_of(ticket)
+    words = site.current()
+    values = {"name": name, "number": ticket.number, "subject": subject,
+              "reply_target": _human_target(due.first_response),
+              "url": customer_url(ticket, external=True), "message": description}
     notify.send(
-        email, f"[#{ticket.number}] We received your request: {subject}",
-        f"Hi {name},\n\nThanks for contacting Hearthly Support. Your ticket number is "
-        f"#{ticket.number}; we aim to reply {_human_target(due.first_response)}.\n\n"
-        f"Follow your ticket and reply here:\n{customer_url(ticket, external=True)}\n\n"
-        f"Your message:\n{description}\n",
+        email, f"[#{ticket.number}] " + words.text("mail.acknowledgement.subject", **values),
+        words.text("mail.acknowledgement.body", **values),
         ticket_number=ticket.number,
     )
     if routed.assignee_id is not None:

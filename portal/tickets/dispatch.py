@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.tickets import routing, teams
 from portal.tickets.common import AGENT_ROLES, agent_names
 from portal.tickets.models import tier_label
+from portal.tickets.moods import NEUTRAL
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,12 @@ def routing_status(*, force: bool = False) -> routing.Status:
 
 
 def route(*, subject: str, description: str, category: str | None, source: str,
-          requester_email: str, priority: str, dry_run: bool = False) -> RouteResult:
+          requester_email: str, priority: str, sentiment: str | None = None,
+          dry_run: bool = False) -> RouteResult:
     """Apply the active routing rules to a ticket's facts (dry_run: change nothing)."""
     facts = routing.TicketFacts(subject, description, category, str(source),
-                                requester_email.lower(), str(priority))
+                                requester_email.lower(), str(priority),
+                                sentiment or NEUTRAL)
     decision = routing.evaluate(routing.active_rules(), facts)
     state = decision.state
     notes: list[str] = []

@@ -34,6 +34,11 @@ class Macro:
 
         return _PLACEHOLDER.sub(fill, self.body)
 
+    @property
+    def needs_articles(self) -> bool:
+        """It lists articles, so the agent picks them before it is inserted."""
+        return any(m.group(1) == "article_links" for m in _PLACEHOLDER.finditer(self.body))
+
 
 def macros_dir() -> Path:
     configured = current_app.config.get("TICKET_MACROS_DIR")

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -137,6 +138,11 @@ class Ticket(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_team.id"))
     tier: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The latest customer message's tone (tickets/moods.py): "negative" marks the queue row
+    # and routing rules can test it; `sentiment_why` holds the words that triggered it.
+    sentiment: Mapped[str | None] = mapped_column(String(20))
+    sentiment_score: Mapped[float | None] = mapped_column(Float)
+    sentiment_why: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -26,6 +26,7 @@ from portal.tickets.models import (
     TicketStatus,
     tier_label,
 )
+from portal.tickets.moods import NEGATIVE
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class TicketSummary:
     tier: str = "L1"
     # False while an anonymous requester's address is only what they typed.
     requester_verified: bool = True
+    # The customer's latest message reads frustrated or urgent; `mood_why` says which words.
+    upset: bool = False
+    mood_why: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ def _summaries(tickets: Sequence[Any], now: datetime) -> list[TicketSummary]:
             team_name=team_of.get(t.team_id, "") if t.team_id else "",
             tier=tier_label(t.tier),
             requester_verified=t.requester_verified_at is not None,
+            upset=t.sentiment == NEGATIVE, mood_why=t.sentiment_why or "",
         )
         for t in tickets
     ]
@@ -133,6 +138,7 @@ _SUMMARY_COLUMNS = (
     Ticket.id, Ticket.number, Ticket.subject, Ticket.status, Ticket.priority, Ticket.category,
     Ticket.requester_name, Ticket.requester_email, Ticket.assignee_id, Ticket.created_at,
     Ticket.updated_at, Ticket.next_due, Ticket.team_id, Ticket.tier, Ticket.requester_verified_at,
+    Ticket.sentiment, Ticket.sentiment_why,
 )
 
 

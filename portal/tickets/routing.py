@@ -28,10 +28,11 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.inputs import parse_int
 from portal.tickets.models import TEAM_SLUG, TIERS, RoutingRuleSet, TicketPriority, TicketSource
+from portal.tickets.moods import NEUTRAL, SENTIMENTS
 
 log = logging.getLogger(__name__)
 
-CONDITIONS = ("category", "keywords", "source", "requester", "priority")
+CONDITIONS = ("category", "keywords", "source", "requester", "priority", "sentiment")
 ACTIONS = ("team", "tier", "priority", "assign", "tag")
 RULE_KEYS = ("name", "when", "then", "stop")
 # A rule set that keeps changing the priority back and forth is stopped after this
@@ -60,6 +61,7 @@ class Rule:
     source: tuple[str, ...] = ()
     requester: tuple[str, ...] = ()
     priority: tuple[str, ...] = ()
+    sentiment: tuple[str, ...] = ()
     set_team: str | None = None
     set_tier: int | None = None
     set_priority: str | None = None
@@ -73,6 +75,8 @@ class Rule:
         if self.source and facts.source not in self.source:
             return False
         if self.priority and priority not in self.priority:
+            return False
+        if self.sentiment and facts.sentiment not in self.sentiment:
             return False
         if self.requester and not any(_requester_matches(facts.requester_email, pattern)
                                       for pattern in self.requester):
@@ -103,6 +107,8 @@ class TicketFacts:
     source: str
     requester_email: str
     priority: str
+    # The message's tone (tickets/moods.py); unscored messages count as neutral.
+    sentiment: str = NEUTRAL
 
 
 @dataclass(frozen=True)
@@ -201,7 +207,7 @@ def possible_loops(rules: Sequence[Rule]) -> list[str]:
     Each starting priority is tried with every condition except the priority taken
     as true; used to warn when the file is loaded, before a ticket runs into it.
     """
-    relaxed = [replace(rule, category=(), keywords=(), source=(), requester=())
+    relaxed = [replace(rule, category=(), keywords=(), source=(), requester=(), sentiment=())
                for rule in rules]
     found: list[str] = []
     for start in TicketPriority:
@@ -345,6 +351,8 @@ def _rule(node: yaml.Node, number: int) -> Rule:
             elif key == "priority":
                 values["priority"] = _choice(value_node, "priority",
                                              [p.value for p in TicketPriority])
+            elif key == "sentiment":
+                values["sentiment"] = _choice(value_node, "sentiment", SENTIMENTS)
             elif key == "requester":
                 values["requester"] = tuple(_requester(item) for item in (
                     value_node.value if isinstance(value_node, yaml.SequenceNode)

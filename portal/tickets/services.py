@@ -36,10 +36,12 @@ from portal.tickets.common import (
     customer_url,
     max_message_chars,
 )
-from portal.tickets.creating import create_ticket
+from portal.tickets.creating import blank_field_errors, create_ticket
 from portal.tickets.dispatch import RouteResult, route, routing_status
 from portal.tickets.errors import ConflictError, TicketError, TooManyTickets
 from portal.tickets.models import TIERS, tier_label
+from portal.tickets.moods import Mood, register_scorer
+from portal.tickets.moods import score as message_mood
 from portal.tickets.reading import (
     QueueFilters,
     QueuePage,
@@ -75,7 +77,8 @@ __all__ = [
     "TicketError", "TicketRef", "TicketSummary", "TooManyTickets", "add_note", "agent_choices",
     "assign",
     "bulk_assign", "bulk_status", "can_reopen", "change_priority", "change_status", "claim",
-    "close", "create_ticket", "customer_url", "get_ticket", "link_article", "queue",
+    "blank_field_errors", "close", "create_ticket", "customer_url", "get_ticket",
+    "link_article", "queue",
     "rate", "rating_for", "reopen", "reply", "requester_tickets", "sweep_slas", "thread",
     "ticket_from_tracking_token", "audit_trail", "open_tracking_link", "submitted_ticket",
     # limits the mail intake fits its messages to
@@ -85,4 +88,6 @@ __all__ = [
     "RouteResult", "TeamInfo", "TIERS", "create_team", "escalate", "list_teams",
     "move_team", "remove_membership", "route", "routing_status", "set_membership",
     "team_choices", "team_names", "tier_label", "update_team",
+    # the tone of customers' messages, scored by whoever registers a scorer (the copilot)
+    "Mood", "message_mood", "register_scorer",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from portal import site
 from portal.accounts import services as accounts
 from portal.accounts.models import Role
 from portal.clock import utcnow
@@ -94,12 +95,14 @@ def _notify_breach(ticket: Ticket, kinds: list[str]) -> None:
     else:
         recipients = accounts.users_with_role(Role.AGENT)
     what = " and ".join(kind.replace("_", " ") for kind in kinds)
+    words = site.current()
     for agent in recipients:
+        values = {"name": agent.name, "number": ticket.number, "target": what,
+                  "priority": ticket.priority, "subject": ticket.subject,
+                  "url": f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}"}
         notify.send(
-            agent.email, f"[#{ticket.number}] SLA breached: {ticket.subject}",
-            f"Hi {agent.name},\n\nTicket #{ticket.number} missed its {what} target and is now "
-            f"{ticket.priority} priority.\n\n{current_app.config['BASE_URL'].rstrip('/')}"
-            f"/tickets/{ticket.number}\n",
+            agent.email, f"[#{ticket.number}] " + words.text("mail.breach.subject", **values),
+            words.text("mail.breach.body", **values),
         )
 
 

@@ -243,6 +243,7 @@ DEMO_MEMBERS = (
     ("agent@example.com", "technical", 1),
     ("agent2@example.com", "billing", 1),
     ("agent3@example.com", "technical", 2),
+    ("agent4@example.com", "general", 1),
 )
 
 

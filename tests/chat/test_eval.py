@@ -39,12 +39,15 @@ def test_eval_command_reports_every_figure(runner: Any, tmp_path: Path, name: st
                                  str(questions), "--json", str(out), "--limit", "6"])
     assert result.exit_code == 0, result.output
     for key in ("hit_at_1", "hit_at_5", "mrr", "answered_when_answerable", "citation_precision",
-                "latency_ms_p50", "latency_ms_p95"):
+                "latency_ms_p50", "latency_ms_p95", "copilot_hit_at_3",
+                "copilot_draft_cites_gold"):
         assert key in result.output
     report = json.loads(out.read_text())
     summary = report["summary"]
     assert summary["questions"] == 6 and len(report["rows"]) == 6
     assert summary["hit_at_5"] >= 0.8
+    # The agent copilot, reading each question as a ticket, suggests and cites the gold.
+    assert summary["copilot_hit_at_3"] >= 0.8 and summary["copilot_draft_cites_gold"] >= 0.8
     assert summary["content_problems"] == 0
 
 
@@ -185,3 +188,28 @@ def test_calibrate_needs_gaps_or_unanswerable_questions(runner: Any, tmp_path: P
     result = runner.invoke(args=["eval", "--content", str(content), "--questions",
                                  str(questions), "--calibrate", str(tmp_path / "c.json")])
     assert result.exit_code != 0 and "--gap" in result.output
+
+
+def test_calibration_keeps_the_answered_floor_in_what_customers_get() -> None:
+    """Questions a sensitive topic hands off are never answered whatever their score: the
+    fitted threshold must reach the floor with the others, and the question on the floor
+    must still be answered once the threshold is written down."""
+    import math
+    import random
+
+    from portal.chat.calibration import ANSWERED_FLOOR, fit_calibration
+    from portal.chat.ranking import DECISION_FEATURES
+
+    rng = random.Random(7)
+
+    def row(level: float, **extra: Any) -> dict[str, Any]:
+        features = {name: level + rng.uniform(-0.3, 0.3) for name in DECISION_FEATURES}
+        features["top_cosine"] = 0.5 + rng.uniform(0.0, 0.3)
+        return {"answerable": True, "turn": "question", "features": features, **extra}
+
+    rows = [row(0.8) for _ in range(36)] + [row(0.9, turn="sensitive") for _ in range(4)]
+    rows += [row(0.2, gap=True) for _ in range(40)]
+    fitted, _ = fit_calibration(rows)
+    answered = sum(1 for r in rows if not r.get("gap") and r["turn"] == "question"
+                   and fitted.model.probability(r["features"]) >= fitted.thresholds.answer)
+    assert answered >= math.ceil(ANSWERED_FLOOR * 40)

@@ -61,7 +61,7 @@ def test_llm_failures_hand_off_and_keep_the_question(
     status, streamed = ask(client, "How do I reset my password?")
     assert status == 200
     reply = latest_bot("handoff")
-    assert reply.text == services.HANDOFF_TEXT[services.flow.Reason.LLM_FAILURE]
+    assert reply.text == services.handoff_text(services.flow.Reason.LLM_FAILURE)
     assert streamed.endswith(reply.text)
     assert "answer policy" not in reply.text
     question = db.session.scalars(select(Message).where(Message.role == "user")).one()

@@ -109,6 +109,21 @@ def test_a_follow_up_is_read_with_its_topic(app: Any) -> None:
         assert result.topic == ["How do I reset the hub?", "and what if it fails?"]
 
 
+def test_a_follow_up_is_read_where_the_conversation_has_got_to(app: Any) -> None:
+    history = [*ANSWERED,
+               PriorTurn("Which button is the reset one?", "follow_up", "answer",
+                         "The small one on the back. [1]", ("reset-hub",)),
+               PriorTurn("What colour is it then?", "follow_up", "answer",
+                         "It flashes blue. [1]", ("reset-hub",))]
+    with app.app_context():
+        result = turn("and how long does it take", history, alone=0.2, together=0.8)
+        # The topic's opening question says what it is about, the latest follow-up where it
+        # got to; the follow-ups in between add nothing the reading needs.
+        assert result.query.splitlines() == ["How do I reset the hub?",
+                                             "What colour is it then?",
+                                             "and how long does it take"]
+
+
 def test_only_the_topic_reading_finding_an_answer_makes_a_follow_up(app: Any) -> None:
     with app.app_context():
         # No pronoun or connective, but on its own the KB has nothing sure for it.

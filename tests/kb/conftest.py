@@ -97,3 +97,12 @@ def engine_down(app):
         "http://127.0.0.1:9", "", index_prefix=real.index_prefix, timeout=0.5)
     yield real
     app.extensions["portal.search_engine"] = real
+
+
+@pytest.fixture
+def demo_kb(app, content_dir: Path) -> Path:
+    """The demo KB synced (database and Meilisearch), from a writable copy."""
+    app.config["CONTENT_DIR"] = str(content_dir)
+    report = sync.sync_content(content_dir, wait=True)
+    assert report.added and not report.errors, [str(p) for p in report.errors]
+    return content_dir

@@ -15,14 +15,6 @@ from tests.conftest import DEFAULT_PASSWORD
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def demo_kb(app, content_dir: Path) -> Path:
-    app.config["CONTENT_DIR"] = str(content_dir)
-    report = sync.sync_content(content_dir, wait=True)
-    assert report.added and not report.errors, [str(p) for p in report.errors]
-    return content_dir
-
-
 @pytest.mark.parametrize("start", ["/kb/search", "/kb"])
 def test_typing_a_query_with_a_typo_shows_highlighted_results(demo_kb, live_server, page,
                                                               start):

@@ -54,8 +54,17 @@ def test_htmx_request_gets_only_the_panel(client, manager) -> None:
                           headers={"HX-Request": "true"})
     body = response.get_data(as_text=True)
     assert "<html" not in body and "metrics-filters" not in body
-    assert "category “billing”" in body
+    assert "category “Billing and plans”" in body
     assert "66.7%" in body  # billing deflection 2 / 3
+
+
+def test_categories_read_as_names_in_the_filter_and_the_table(client, manager) -> None:
+    insert_scenario()
+    page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
+    assert '<option value="billing" >Billing and plans</option>' in page
+    by_category = page.partition('id="t-categories"')[2].partition("</section>")[0]
+    assert '<th scope="row">Billing and plans</th>' in by_category
+    assert '<th scope="row">billing</th>' not in by_category
 
 
 def test_empty_period_shows_dashes(client, manager) -> None:
@@ -88,9 +97,12 @@ def test_csv_exports_every_table(client, manager) -> None:
         assert len(rows) >= 2, table
     funnel = list(csv.reader(io.StringIO(
         client.get("/metrics/export/funnel.csv", query_string=WEEK).get_data(as_text=True))))
-    assert funnel[1:] == [["Searches", "6", ""], ["Article views", "6", "1.0"],
-                          ["Chats", "8", "1.3333"], ["Hand-offs", "2", "0.25"],
-                          ["Tickets", "5", "2.5"]]
+    # A step is never shown as more than 100% of the one before: only hand-offs (a part of
+    # chats) get a share; the others say what they count.
+    assert [row[:3] for row in funnel[1:]] == [
+        ["Searches", "6", ""], ["Article views", "6", ""], ["Chats", "8", ""],
+        ["Hand-offs", "2", "0.25"], ["Tickets", "5", ""]]
+    assert funnel[0][3] == "counted from" and "web form and email" in funnel[5][3]
     assert client.get("/metrics/export/nope.csv").status_code == 404
 
 
@@ -108,13 +120,58 @@ def test_csv_export_defuses_formulas(client, manager) -> None:
     assert ["'@sum(a1)", "1"] in rows
 
 
-def test_ticket_times_read_as_durations_on_the_page_and_seconds_in_the_csv(client,
+def test_ticket_times_read_as_durations_on_the_page_and_hours_in_the_csv(client,
                                                                             manager) -> None:
     insert_scenario()
     page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
     assert "First response median" in page
-    assert "median (s)" not in page and "p90 (s)" not in page
+    assert "(hours)" not in page  # the unit is for the CSV; the page shows "13.7 h"
     rows = list(csv.reader(io.StringIO(
         client.get("/metrics/export/tickets.csv", query_string=WEEK).get_data(as_text=True))))
-    labels = [row[0] for row in rows]
-    assert "First response median (s)" in labels and "Resolution p90 (s)" in labels
+    labels = {row[0]: row for row in rows}
+    assert "First response median (hours)" in labels and "Resolution p90 (hours)" in labels
+    board_page_median = page.partition("First response median</th>")[2].partition("</td>")[0]
+    hours = float(labels["First response median (hours)"][1])
+    assert f"{hours:.1f} h" in board_page_median or f"{hours * 60:.0f} min" in board_page_median
+    assert labels["Solves"][1].isdigit()  # counts are not converted
+    agents = list(csv.reader(io.StringIO(
+        client.get("/metrics/export/agents.csv", query_string=WEEK).get_data(as_text=True))))
+    assert "resolution median (hours)" in agents[0] and "open load" in agents[0]
+
+
+def test_only_clearly_worse_tiles_are_marked_and_say_why() -> None:
+    from portal.metrics.presentation import _tile, pct
+
+    slightly = _tile("deflection_rate", "Deflection rate", 0.70, 0.72, pct,
+                     higher_is_better=True, points=True)
+    assert slightly.tone == "bad" and slightly.attention == ""
+    clearly = _tile("deflection_rate", "Deflection rate", 0.60, 0.72, pct,
+                    higher_is_better=True, points=True)
+    assert clearly.attention == "Needs attention: down 12.0 pts on the previous period (72.0%)."
+    better = _tile("backlog", "Backlog", 10, 40, pct, higher_is_better=False)
+    assert better.tone == "good" and better.attention == ""
+
+
+def test_days_with_few_chats_are_grey_with_their_counts(client, manager) -> None:
+    from portal.metrics.synthetic import generate_events
+
+    first = datetime(2025, 3, 3).date()
+    for row in generate_events(first_day=first, days=7, conversations_per_day=2, seed=5):
+        emit(**row)
+    db.session.commit()
+    page = client.get("/metrics", query_string={**WEEK, "grain": "day"}).get_data(as_text=True)
+    rates = page.partition("Deflection rate per day")[2].partition("</svg>")[0]
+    assert 'class="basis few"' in rates and 'class="dot few"' in rates
+    assert "polyline" not in rates  # no line is drawn through days of 0% and 100%
+    assert "(too few to read)" in rates and "fewer than 5 chats" in page
+
+
+def test_a_default_team_without_agents_is_flagged(client, manager) -> None:
+    from portal.tickets import services as ticket_services
+
+    ticket_services.create_team("general", "General Support", default=True)
+    db.session.commit()
+    page = client.get("/metrics", query_string=WEEK).get_data(as_text=True)
+    assert "General Support has no agents" in page and 'href="/tickets/teams"' in page
+    teams = client.get("/tickets/teams").get_data(as_text=True)
+    assert "No agents in the default team" in teams

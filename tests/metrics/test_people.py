@@ -98,8 +98,8 @@ def test_the_dashboard_shows_the_agent_and_team_tables(app, client, make_user, l
     assert "60.0%" in teams_table  # billing's SLA attainment: 3 of 5
     csv = client.get("/metrics/export/agents.csv?start=2025-03-03&end=2025-03-09")
     lines = csv.get_data(as_text=True).splitlines()
-    assert lines[0].startswith("agent,open load,solved,resolution median")
-    assert lines[1].startswith("Cy Calm,2,1,86400")
+    assert lines[0].startswith("agent,open load,solved,resolution median (hours)")
+    assert lines[1].startswith("Cy Calm,2,1,24.0,")  # a day, in hours
 
 
 def test_real_ticket_work_feeds_agent_figures_and_the_sla_tile(app, make_user) -> None:

@@ -68,6 +68,16 @@ def test_demo_seed_writes_backdated_activity_through_the_services(app, runner, s
         select(Event.data).where(Event.kind == "ticket_first_response")))
     assert all(data["seconds"] >= 60 and "sla_met" in data for data in seconds)
 
+    # Subjects read like customers' words (content/_demo_customer_words.yml), not templates
+    # around an article title ("How do I refund policy?", "Problem with reset your password").
+    from portal.tickets.models import Ticket
+
+    said = {w for words in seed.load_customer_words().values() for w in words}
+    said |= set(seed.HUMAN_WORDS)
+    subjects = list(db.session.scalars(select(Ticket.subject)))
+    assert subjects and all(s in said or s.startswith("Question about ") for s in subjects)
+    assert not any(s.startswith(("Problem with", "How do I refund")) for s in subjects)
+
     period = d.Period.of_days((now - timedelta(days=6)).date(), now.date())
     events = [d.EventRecord.from_row(row) for row in db.session.scalars(select(Event))]
     assert queries.report(period).outcomes.total > 0

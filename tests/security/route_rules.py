@@ -153,6 +153,8 @@ RULES: dict[str, Rule] = {
                                   notes="the signed link is the credential"),
     # --- core ---
     "core.healthz": Rule(everyone()),
+    "core.theme_css": Rule(everyone()),
+    "core.site_image": Rule(everyone(), url_args=fixed(kind="logo")),
     "static": Rule(everyone(), url_args=fixed(filename="css/portal.css")),
     # --- chat: public pages, but a conversation is its owner's alone ---
     "chat.home": Rule(everyone()),
@@ -179,11 +181,16 @@ RULES: dict[str, Rule] = {
     "kb.editor_rename": Rule(roles("editor"), url_args=article, form=fixed(new_slug="")),
     "kb.editor_archive": Rule(roles("editor"), url_args=lambda w: {"slug": w.throwaway_slug}),
     "kb.editor_history": Rule(roles("editor"), url_args=article),
+    "kb.editor_categories": Rule(roles("editor")),
+    "kb.editor_site_history": Rule(roles("editor")),
+    # No such version: refused with a message (a redirect), the site file untouched.
+    "kb.editor_site_restore": Rule(roles("editor"), url_args=fixed(revision_id=999_999)),
     "kb.editor_restore": Rule(roles("editor"), url_args=lambda w: {
         "slug": w.article_slug, "revision_id": w.revision_id}),
     # --- metrics: managers ---
     "metrics.dashboard": Rule(roles("manager")),
     "metrics.export": Rule(roles("manager"), url_args=fixed(table="kpis")),
+    "content_gaps.report": Rule(roles("editor")),
     # --- tickets: customers see their own, agents work the queue ---
     "tickets.mine": Rule(signed_in()),
     "tickets.new": Rule(everyone()),
@@ -212,6 +219,10 @@ RULES: dict[str, Rule] = {
         "token": w.mail_tracking_token, "attachment_id": w.mail_tracking_attachment_id},
         notes="the signed link is the credential of an anonymous requester"),
     "tickets.queue": Rule(roles("agent")),
+    # A draft id that is not the ticket's is refused after the role check (tests/copilot).
+    "copilot.send": Rule(roles("agent"), url_args=ticket,
+                         form=fixed(draft_id="999999", body="Checked reply.")),
+    "copilot.discard": Rule(roles("agent"), url_args=ticket, form=fixed(draft_id="999999")),
     "tickets.bulk": Rule(roles("agent")),
     "tickets.note": Rule(roles("agent"), url_args=ticket, form=fixed(body="Internal note.")),
     "tickets.status": Rule(roles("agent"), url_args=ticket, form=fixed(status="open")),

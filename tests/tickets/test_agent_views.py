@@ -128,11 +128,21 @@ def test_canned_response_fills_placeholders_safely(client, login_as, make_user, 
     app.config["TICKET_MACROS_DIR"] = str(macros)
     me = login_as(Role.AGENT, name="Alex Agent")
     requester = make_user(Role.CUSTOMER, name="Dana {{ticket_number}} <b>")
-    ticket = new_ticket(requester, article_slugs=["reset-password"])
+    ticket = new_ticket(requester, subject="Password reset email never arrives",
+                        article_slugs=["error-codes"])
     page = client.get(f"/tickets/{ticket.number}").get_data(as_text=True)
     assert "Hello there" in page
+    # The bot's article did not help: the agent is asked to pick articles, not given it.
     fragment = client.get(f"/tickets/{ticket.number}/macro?name=hello",
                           headers=HX).get_data(as_text=True)
+    assert "Pick them first" in fragment and "error-codes" not in fragment
+    # Articles for the subject are offered to link, from the help center's search.
+    assert 'id="macro-kb-results"' in fragment and 'name="slug" value="' in fragment
+    assert 'name="body" rows="7"></textarea>' in fragment
+    client.post(f"/tickets/{ticket.number}/link", data={"slug": "reset-password"}, headers=HX)
+    fragment = client.get(f"/tickets/{ticket.number}/macro?name=hello",
+                          headers=HX).get_data(as_text=True)
+    assert "error-codes" not in fragment
     assert f"Hi Dana {{{{ticket_number}}}} &lt;b&gt;, about #{ticket.number}:" in fragment
     assert "[Reset your password](http://localhost/kb/reset-password)" in fragment
     assert "{{ 7 * 7 }} {% if true %}x{% endif %}" in fragment and me.name in fragment
@@ -184,3 +194,21 @@ def test_admin_passes_agent_routes(client, login_as, customer, new_ticket):
     assert client.get("/tickets/queue").status_code == 200
     assert client.post(f"/tickets/{ticket.number}/claim").status_code == 302
     assert db.session.scalar(select(Ticket.assignee_id)) is not None
+
+
+def test_agent_reads_the_chat_as_a_conversation_with_its_last_turns_first(
+        client, login_as, customer, new_ticket):
+    login_as(Role.AGENT)
+    lines = []
+    for n in range(1, 7):
+        lines += [f"Customer: question {n}", f"Bot: answer {n} [1]",
+                  f"    [1] Reset your password — Request a link (/kb/reset-password#n{n})"]
+    ticket = new_ticket(customer, source="chat", transcript="\n".join(lines))
+    page = client.get(f"/tickets/{ticket.number}").get_data(as_text=True)
+    assert "Chat before the ticket" in page and "(12 messages)" in page
+    assert "<pre class=\"transcript\">" not in page
+    earlier, _, latest = page.partition("Show all 12 messages")[2].partition("</details>")
+    assert "question 1" in earlier and "question 4" in earlier
+    assert "question 5" in latest and "answer 6" in latest and "question 4" not in latest
+    assert 'href="/kb/reset-password#n6"' in latest
+    assert "Reset your password — Request a link" in latest

@@ -86,6 +86,11 @@
     }
   });
 
+  // Back from a cited article can restore this page from the back/forward cache as it was
+  // when first loaded, before the replies htmx added: fetch the conversation as it is now.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.getElementById("chat")) { window.location.reload(); }
+  });
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:afterSettle", function (event) { scan(event.target); });
   document.addEventListener("input", function (event) {

@@ -1,0 +1,89 @@
+"""The copilot's part of the agent's ticket page: the panel the page includes, and the two
+things an agent does with a draft (send it after review, or discard it)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask_login import current_user
+
+from portal.accounts.decorators import role_required
+from portal.accounts.models import Role
+from portal.copilot import services
+from portal.inputs import parse_row_id
+from portal.tickets import services as tickets
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("copilot", __name__, template_folder="templates", url_prefix="/tickets")
+_KEPT_TEXT = "copilot_kept_text"
+
+
+@bp.app_template_global("copilot_for")
+def copilot_for(ticket: Any, thread: Any = None) -> services.Assist | None:
+    """What the ticket page shows (None for customers, or when the copilot failed: the
+    page itself must never fail because of it)."""
+    if not current_user.is_authenticated or not tickets.Actor.of(current_user).staff:
+        return None
+    try:
+        return services.assist(ticket, thread)
+    except Exception:  # noqa: BLE001 - the ticket page works without its copilot
+        log.exception("copilot failed for ticket %s", getattr(ticket, "number", "?"))
+        return None
+
+
+@bp.app_template_global("copilot_kept_text")
+def kept_text(number: int) -> str | None:
+    """What the agent typed before a failed send, instead of the draft."""
+    kept = session.get(_KEPT_TEXT)
+    if not kept or kept.get("number") != number:
+        return None
+    session.pop(_KEPT_TEXT)
+    return str(kept.get("body", ""))
+
+
+def _agent_ticket(number: int) -> Any:
+    ticket = tickets.get_ticket(number)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def _draft_id() -> int:
+    draft_id = parse_row_id(request.form.get("draft_id"))
+    if draft_id is None:
+        abort(400)
+    return draft_id
+
+
+@bp.route("/<int:number>/copilot/send", methods=["POST"])
+@role_required(Role.AGENT)
+def send(number: int) -> Any:
+    ticket = _agent_ticket(number)
+    body = request.form.get("body", "")
+    try:
+        services.send_draft(ticket.number, _draft_id(), body,
+                            actor=tickets.Actor.of(current_user),
+                            then_status=request.form.get("then_status") or None)
+    except (tickets.TicketError, services.DraftError) as exc:
+        flash(getattr(exc, "message", str(exc)) + " Your text is in the draft box.", "error")
+        # Nothing typed is lost: it comes back in the draft box, once.
+        session[_KEPT_TEXT] = {"number": number, "body": body[:20000]}
+        return redirect(url_for("tickets.detail", number=number, _anchor="copilot"))
+    flash("Reply sent to the customer.", "success")
+    return redirect(url_for("tickets.detail", number=number))
+
+
+@bp.route("/<int:number>/copilot/discard", methods=["POST"])
+@role_required(Role.AGENT)
+def discard(number: int) -> Any:
+    ticket = _agent_ticket(number)
+    try:
+        services.discard_draft(ticket.number, _draft_id(), agent_id=current_user.id)
+    except services.DraftError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Draft discarded.", "info")
+    return redirect(url_for("tickets.detail", number=number))

@@ -1,0 +1,56 @@
+"""The copilot in a real browser: an agent opens a chat-originated ticket, reviews the
+summary, the articles and the draft, edits it and sends it; the customer sees the reply."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portal.copilot.models import CopilotDraft
+from portal.extensions import db
+from tests.conftest import screenshot
+from tests.tickets.test_browser import sign_in, sign_out
+
+pytestmark = pytest.mark.browser
+
+
+def test_agent_edits_and_sends_the_drafted_reply(page, live_server, agent, customer,
+                                                 chat_ticket):
+    sign_in(page, live_server, agent)
+    page.goto(f"{live_server}/tickets/queue")
+    page.get_by_role("link", name=f"#{chat_ticket.number}").click()
+
+    copilot = page.get_by_test_id("copilot")
+    expect(copilot.get_by_test_id("copilot-summary")).to_contain_text("Needs:")
+    expect(copilot.get_by_test_id("copilot-summary")).to_contain_text(
+        "Already tried: I tried that twice already")
+    articles = copilot.get_by_test_id("copilot-articles").locator("li")
+    expect(articles).to_have_count(3)
+    expect(articles.first).to_contain_text("Reset your password")
+    draft = page.get_by_test_id("copilot-draft")
+    expect(draft).to_have_value(re.compile(r"^Hi Casey,"))
+    expect(draft).to_have_value(re.compile(r"\[1\]"))
+    screenshot(page, "copilot-ticket")
+
+    # The agent puts a second article's link in, then writes their own opening.
+    second_title = articles.nth(1).locator("a").first.inner_text()
+    articles.nth(1).get_by_role("button", name="Insert link").click()
+    expect(draft).to_have_value(re.compile(re.escape(second_title) + r": http"))
+    edited = draft.input_value().replace("Hi Casey,", "Hi Casey, sorry it took us a while.", 1)
+    draft.fill(edited)
+    page.get_by_role("button", name="Send reviewed reply").click()
+    expect(page.get_by_text("Reply sent to the customer.")).to_be_visible()
+    expect(page.locator(".thread")).to_contain_text("sorry it took us a while")
+    sign_out(page)
+
+    db.session.expire_all()
+    row = db.session.scalar(select(CopilotDraft).where(CopilotDraft.ticket_id == chat_ticket.id))
+    assert row is not None and row.outcome == "edited"
+
+    sign_in(page, live_server, customer)
+    page.goto(f"{live_server}/tickets/{chat_ticket.number}")
+    expect(page.locator(".thread")).to_contain_text("sorry it took us a while")
+    expect(page.get_by_test_id("copilot")).to_have_count(0)
