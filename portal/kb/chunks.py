@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -74,6 +75,8 @@ class Passage:
     vector_rank: int | None = None
     vector_score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The article's summary ("" in an index synced before chunks carried it).
+    summary: str = ""
 
 
 # --- query shaping -------------------------------------------------------------------
@@ -123,7 +126,7 @@ def ensure_index() -> None:
                 "filterableAttributes": ["audience", "slug", "category"],
                 "displayedAttributes": [
                     "id", "slug", "title", "heading", "anchor", "category", "audience",
-                    "position", "text", "text_hash",
+                    "position", "text", "text_hash", "summary",
                 ],
                 "embedders": {EMBEDDER: {"source": "userProvided", "dimensions": DIMENSIONS}},
             }
@@ -181,6 +184,7 @@ def index_article_chunks(articles: list[ParsedArticle]) -> None:
     uid = _index_uid()
     slugs = [a.slug for a in articles]
     chunks = [c for a in articles if a.status == "published" for c in build_chunks(a)]
+    summaries = {a.slug: a.summary for a in articles}
     cached = _cached_vectors(slugs)
     hashes = [text_hash(c.embed_text) for c in chunks]
     missing = [i for i, h in enumerate(hashes) if h not in cached]
@@ -199,6 +203,8 @@ def index_article_chunks(articles: list[ParsedArticle]) -> None:
             "audience": c.audience,
             "position": c.position,
             "text": c.text,
+            # The search box shows it under the title without reading the article's row.
+            "summary": summaries.get(c.slug, ""),
             "text_hash": h,
             "_vectors": {EMBEDDER: cached[h]},
         }
@@ -248,6 +254,7 @@ def _passage(hit: dict[str, Any], score: float) -> Passage:
         text=hit.get("text", ""),
         score=score,
         url=f"/kb/{slug}" + (f"#{anchor}" if anchor else ""),
+        summary=hit.get("summary", ""),
     )
 
 
@@ -283,32 +290,43 @@ def search_passages(
     depth = depth or max(limit * 4, int(current_app.config.get("CHAT_RETRIEVAL_DEPTH", 40)))
     words = keyword_words or KEYWORD_WORDS
     embedder = get_embedder()
-    if vector is None:
-        vector = embedder.encode_one(query)
-    subject = subject_line(query)
-    subject_vector = embedder.encode_one(subject) if subject else vector
+    engine = get_engine()
     audience_filter = _filter_in("audience", audiences)
     keyword = {
-        "indexUid": uid, "q": keyword_query(query, words), "filter": audience_filter,
+        "q": keyword_query(query, words), "filter": audience_filter,
         "limit": KEYWORD_CANDIDATES, "matchingStrategy": "frequency",
+        "attributesToRetrieve": RETRIEVE,
     }
-    searches = [keyword] + [
-        {
-            "indexUid": uid, "q": "", "vector": view,
-            "hybrid": {"embedder": EMBEDDER, "semanticRatio": 1.0},
-            "filter": audience_filter, "limit": depth, "showRankingScore": True,
-        }
-        for view in ([vector, subject_vector] if subject else [vector])
-    ]
-
-    def run(client: Any) -> list[dict[str, Any]]:
-        return client.multi_search(searches)["results"]
-
-    results = get_engine().call(run)
-    vector_hits = results[1]["hits"]
-    subject_hits = results[2]["hits"] if subject else vector_hits
-    return rerank(query, results[0]["hits"], vector_hits, subject_hits, vector, subject_vector,
+    # The keyword search needs no vector: it runs while the question is embedded.
+    keyword_search = _searches.submit(engine.post_json, f"indexes/{uid}/search", keyword)
+    try:
+        if vector is None:
+            vector = embedder.encode_query(query)
+        subject = subject_line(query)
+        subject_vector = embedder.encode_query(subject) if subject else vector
+        searches = [
+            {
+                "indexUid": uid, "q": "", "vector": view,
+                "hybrid": {"embedder": EMBEDDER, "semanticRatio": 1.0},
+                "filter": audience_filter, "limit": depth, "showRankingScore": True,
+                "attributesToRetrieve": RETRIEVE,
+            }
+            for view in ([vector, subject_vector] if subject else [vector])
+        ]
+        results = engine.post_json("multi-search", {"queries": searches})["results"]
+    finally:
+        keyword_hits = keyword_search.result()["hits"]
+    vector_hits = results[0]["hits"]
+    subject_hits = results[1]["hits"] if subject else vector_hits
+    return rerank(query, keyword_hits, vector_hits, subject_hits, vector, subject_vector,
                   limit=limit)
+
+
+# What a passage needs (not the vector, the text's hash or position).
+RETRIEVE = ["id", "slug", "title", "heading", "anchor", "category", "audience", "text",
+            "summary"]
+# Threads for the keyword search beside the question's embedding (one per request at a time).
+_searches = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chunk-search")
 
 
 # --- ranking features ----------------------------------------------------------------

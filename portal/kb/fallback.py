@@ -159,12 +159,15 @@ def crop(text_value: str, words: Sequence[str], size: int = 28) -> str:
     tokens = text_value.split()
     if not tokens:
         return ""
-    lowered = [t.lower() for t in tokens]
     start = 0
-    for index, token in enumerate(lowered):
-        if any(token.lstrip("(\"'").startswith(w) for w in words):
-            start = max(0, index - size // 3)
-            break
+    if words:
+        # One pattern for all the words: a search page crops ten passages of ~120 words each.
+        starts_with_a_word = re.compile(
+            "[(\"']*(?:" + "|".join(re.escape(w) for w in words) + ")", re.IGNORECASE)
+        for index, token in enumerate(tokens):
+            if starts_with_a_word.match(token):
+                start = max(0, index - size // 3)
+                break
     piece = " ".join(tokens[start : start + size])
     prefix = "…" if start > 0 else ""
     suffix = "…" if start + size < len(tokens) else ""

@@ -3,6 +3,7 @@ rows are what the portal serves, counts and searches when Meilisearch is away.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -149,3 +150,8 @@ class KbPendingIndexUpdate(Base):
     queued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+def visible_articles(audiences: Sequence[str]) -> Any:
+    """The filter for articles the audiences may read: published and meant for one of them."""
+    return (KbArticle.status == "published") & KbArticle.audience.in_(list(audiences))
