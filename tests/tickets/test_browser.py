@@ -49,7 +49,7 @@ def test_file_work_solve_and_rate(page, live_server, make_user, kb_articles):
     page.get_by_role("button", name="Claim").click()
     expect(page.get_by_test_id("assignee")).to_have_text("Alex Browser")
     page.select_option("select[name=name]", "ask-for-details")
-    page.get_by_role("button", name="Insert").click()
+    page.get_by_role("button", name="Insert", exact=True).click()
     expect(page.locator("#reply-body")).to_have_value(re.compile(r"Hi Casey Browser,"))
     expect(page.locator("#reply-body")).to_have_value(re.compile(f"ticket #{number}"))
     page.get_by_role("button", name="Send reply").click()

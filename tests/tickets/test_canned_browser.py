@@ -22,7 +22,7 @@ def test_point_to_an_article_offers_search_not_the_bots_articles(
     sign_in(page, live_server, make_user(Role.AGENT, name="Alex Linker"))
     page.goto(f"{live_server}/tickets/{ticket.number}")
     page.get_by_label("Canned response").select_option(label="Point to a help article")
-    page.get_by_role("button", name="Insert").click()
+    page.get_by_role("button", name="Insert", exact=True).click()
     offer = page.get_by_test_id("macro-needs-articles")
     expect(offer).to_contain_text("Pick them first")
     expect(page.locator("#reply-body")).to_have_value("")
@@ -31,7 +31,7 @@ def test_point_to_an_article_offers_search_not_the_bots_articles(
                                                                     name="Link").click()
     expect(page.locator(".alert-success")).to_contain_text("Article linked")
     page.get_by_label("Canned response").select_option(label="Point to a help article")
-    page.get_by_role("button", name="Insert").click()
+    page.get_by_role("button", name="Insert", exact=True).click()
     body = page.locator("#reply-body")
     expect(body).to_have_value(
         re.compile(r"\[Reset your password\]\(http://localhost/kb/reset-password\)"))
