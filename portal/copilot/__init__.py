@@ -14,12 +14,17 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from portal.copilot import views  # noqa: F401 - routes on bp
+    from portal.copilot.background import on_ticket_change
+    from portal.copilot.cli import copilot_cli
     from portal.copilot.sentiment import score_message
     from portal.copilot.views import bp
     from portal.tickets import services as tickets
 
     app.register_blueprint(bp)
+    app.cli.add_command(copilot_cli)
     tickets.register_scorer(app, score_message)
+    # Copilot computed when the customer writes, solved tickets indexed when solved.
+    tickets.register_listener(app, on_ticket_change)
     from portal.chat.services import EVAL_SCORERS
     from portal.copilot.evaluation import CopilotScorer
 

@@ -36,6 +36,9 @@ class CopilotDraft(Base):
     draft: Mapped[str] = mapped_column(Text)
     # Per customer message: [label, score, why], in thread order.
     moods: Mapped[list[list[Any]]] = mapped_column(JSON)
+    # [ticket id, cosine] of the closest solved tickets when it was computed; None when the
+    # search was down then (the next open looks again).
+    similar: Mapped[list[list[Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     outcome: Mapped[str | None] = mapped_column(String(20), index=True)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,6 +1,7 @@
-"""The copilot for one ticket: computed when the ticket is opened, kept per latest customer
-message, so reopening the page, or any change that is not a new customer message, reads one
-row instead of searching again.
+"""The copilot for one ticket: computed when the customer writes (in the background, see
+`background`) or else when the ticket is opened, kept per latest customer message, so
+reopening the page, or any change that is not a new customer message, reads one row
+instead of searching again.
 
 The KB part is the chatbot's own: the same retrieval (with the staff's audiences, so
 internal articles count) and the same cited answer composition, read for the customer's
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.chat.services import Retrieval, compose, retrieve
 from portal.clock import utcnow
+from portal.copilot import similar as similar_tickets
 from portal.copilot import summary as summaries
 from portal.copilot.models import CopilotDraft, DraftOutcome
 from portal.events import EventKind, emit
@@ -62,6 +64,7 @@ class Assist:
     draft: str
     moods: list[MessageMood]
     outcome: str | None
+    similar: list[similar_tickets.SimilarTicket]
 
 
 @dataclass(frozen=True)
@@ -159,11 +162,16 @@ def assist(ticket: Any, thread: Sequence[Any] | None = None) -> Assist:
         CopilotDraft.ticket_id == ticket.id, CopilotDraft.basis == basis))
     if row is None:
         row = _compute(ticket, thread, messages, basis)
+    elif row.similar is None:
+        # Meilisearch was down when the row was computed: look again.
+        row.similar = similar_tickets.nearest(ticket)
+        if row.similar is not None:
+            db.session.commit()
     return Assist(
         draft_id=row.id, summary=row.summary,
         articles=[SuggestedArticle(**a) for a in row.articles], draft=row.draft,
         moods=[MessageMood(k, label, score, why) for k, label, score, why in row.moods],
-        outcome=row.outcome,
+        outcome=row.outcome, similar=similar_tickets.shown(row.similar or []),
     )
 
 
@@ -178,7 +186,7 @@ def _compute(ticket: Any, thread: Sequence[Any], messages: list[tuple[str, str]]
         ticket_id=ticket.id, basis=basis,
         summary=summaries.summarise(ticket, thread, [t for _k, t in messages]),
         articles=[a.__dict__ for a in suggestion.articles], draft=suggestion.draft,
-        moods=moods, created_at=utcnow(),
+        moods=moods, similar=similar_tickets.nearest(ticket), created_at=utcnow(),
     )
     _discard_unused(ticket.id, thread)
     db.session.add(row)

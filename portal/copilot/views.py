@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
-from portal.copilot import services
+from portal.copilot import services, similar
 from portal.inputs import parse_row_id
 from portal.tickets import services as tickets
 
@@ -32,6 +32,16 @@ def copilot_for(ticket: Any, thread: Any = None) -> services.Assist | None:
     except Exception:  # noqa: BLE001 - the ticket page works without its copilot
         log.exception("copilot failed for ticket %s", getattr(ticket, "number", "?"))
         return None
+
+
+@bp.app_template_global("copilot_article_link")
+def article_link(found: similar.SimilarTicket) -> str | None:
+    """The KB editor's new-article form prefilled from a solved ticket, for those who may
+    write articles (editors; admins): the content gap the ticket reveals."""
+    if current_user.role not in (Role.EDITOR, Role.ADMIN):
+        return None
+    prefill: dict[str, Any] = similar.article_prefill(found)
+    return url_for("kb.editor_new", **prefill)
 
 
 @bp.app_template_global("copilot_kept_text")

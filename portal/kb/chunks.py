@@ -113,25 +113,32 @@ _ready: set[str] = set()
 
 def ensure_index() -> None:
     """Create the index and its settings once per process and prefix."""
-    uid = _index_uid()
+    ensure_vector_index(_index_uid(), {
+        "searchableAttributes": ["title", "heading", "text"],
+        "filterableAttributes": ["audience", "slug", "category"],
+        "displayedAttributes": [
+            "id", "slug", "title", "heading", "anchor", "category", "audience",
+            "position", "text", "text_hash", "summary",
+        ],
+    })
+
+
+def ensure_vector_index(uid: str, settings: dict[str, Any]) -> None:
+    """An index of documents with a MiniLM `userProvided` vector (the KB's passages, the
+    copilot's solved tickets), created with its settings once per process."""
     if uid in _ready:
         return
 
     def setup(client: Any) -> None:
         task = client.create_index(uid, {"primaryKey": "id"})
         client.wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
-        task = client.index(uid).update_settings(
-            {
-                "searchableAttributes": ["title", "heading", "text"],
-                "filterableAttributes": ["audience", "slug", "category"],
-                "displayedAttributes": [
-                    "id", "slug", "title", "heading", "anchor", "category", "audience",
-                    "position", "text", "text_hash", "summary",
-                ],
-                "embedders": {EMBEDDER: {"source": "userProvided", "dimensions": DIMENSIONS}},
-            }
-        )
-        client.wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+        task = client.index(uid).update_settings({
+            **settings,
+            "embedders": {EMBEDDER: {"source": "userProvided", "dimensions": DIMENSIONS}},
+        })
+        done = client.wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+        if done.status != "succeeded":
+            raise RuntimeError(f"index {uid} settings failed: {done.error}")
 
     get_engine().call(setup)
     _ready.add(uid)

@@ -57,9 +57,12 @@ def _edit_page(slug: str | None, form: editing.ArticleForm, errors: dict[str, st
 @role_required(Role.EDITOR)
 def editor_new():
     if request.method == "GET":
+        # Prefilled from a content gap (title) or a solved ticket's reply (the copilot's
+        # "make this an article": title, category and body); still a draft to review.
         form = editing.ArticleForm(title=request.args.get("title", "")[:200],
                                    category=request.args.get("category", ""), status="draft",
-                                   body="Write a short introduction.\n\n## First step\n")
+                                   body=request.args.get("body", "")[:20000]
+                                   or "Write a short introduction.\n\n## First step\n")
         return _edit_page(None, form)
     form = editing.ArticleForm.from_mapping(request.form)
     try:

@@ -20,10 +20,13 @@ from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import sync
 from portal.kb.categories import category_name, in_site_order
-from portal.kb.chunks import (  # noqa: F401
+from portal.kb.chunks import (  # noqa: F401  # noqa: F401
+    EMBEDDER,
     STOPWORDS,
+    TASK_TIMEOUT_MS,
     Passage,
     content_words,
+    ensure_vector_index,
     rare_word_coverage,
     search_passages,
     spelling_corrections,
@@ -71,6 +74,9 @@ __all__ = [
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
     "related_articles", "search_articles", "search_degraded", "search_health",
     "search_passages", "sync_content", "visible_audiences", "pending_count", "replay_pending",
+    # a Meilisearch index embedded as the passages are (the copilot's solved tickets)
+    "EMBEDDER", "TASK_TIMEOUT_MS", "EngineApiError", "EngineUnavailable", "ensure_vector_index",
+    "get_embedder", "get_engine",
 ]
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from portal.tickets.common import (
     team_slug,
 )
 from portal.tickets.errors import ConflictError, TicketError
+from portal.tickets.hooks import TicketChange, changed
 from portal.tickets.models import (
     ACTIVE_STATUSES,
     TRANSITIONS,
@@ -153,6 +154,9 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
         )
         if ticket.status == TicketStatus.SOLVED and solved_before.get("value") is None:
             _notify_solved(ticket)
+            changed(TicketChange.SOLVED, ticket.id)
+    else:
+        changed(TicketChange.CUSTOMER_WROTE, ticket.id)
     return ticket
 
 
@@ -196,6 +200,7 @@ def change_status(ticket_id: int, status: str, *, actor: Actor,
     ticket = apply_change(ticket_id, compute, after)
     if new == TicketStatus.SOLVED:
         _notify_solved(ticket)
+        changed(TicketChange.SOLVED, ticket.id)
     return ticket
 
 

@@ -32,6 +32,7 @@ from portal.tickets.common import (
 )
 from portal.tickets.dispatch import route
 from portal.tickets.errors import TicketError
+from portal.tickets.hooks import TicketChange, changed
 from portal.tickets.models import Ticket, TicketPriority, TicketSource, TicketStatus
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
     )
     if routed.assignee_id is not None:
         notify_assigned(ticket, routed.assignee_id, "Routing")
+    changed(TicketChange.CUSTOMER_WROTE, ticket.id)
     return ref
 
 

@@ -209,3 +209,43 @@ def queue(filters: QueueFilters, *, viewer_id: int | None = None) -> QueuePage:
         .where(Ticket.next_due >= now, Ticket.next_due <= now + sla.due_soon_window())) or 0
     return QueuePage(_summaries(rows[: filters.per_page], now), page,
                      len(rows) > filters.per_page, breached, soon)
+
+
+# --- solved tickets, for reusing their fixes (the copilot's similar tickets) ---------------
+
+SOLVED_STATUSES = (TicketStatus.SOLVED, TicketStatus.CLOSED)
+
+
+def ticket_by_id(ticket_id: int) -> Ticket | None:
+    return db.session.get(Ticket, ticket_id)
+
+
+def tickets_by_ids(ticket_ids: Sequence[int]) -> list[Ticket]:
+    return list(db.session.scalars(select(Ticket).where(Ticket.id.in_(list(ticket_ids)))))
+
+
+def solved_ticket_ids() -> list[int]:
+    """Every solved or closed ticket an agent replied to, oldest first."""
+    replied = select(TicketMessage.ticket_id).where(
+        TicketMessage.kind == MessageKind.REPLY, TicketMessage.from_staff.is_(True))
+    return list(db.session.scalars(select(Ticket.id).where(
+        Ticket.status.in_(SOLVED_STATUSES), Ticket.id.in_(replied)).order_by(Ticket.id)))
+
+
+def solved_with_replies(ticket_ids: Sequence[int]) -> list[tuple[Ticket, str]]:
+    """Those of the tickets still solved or closed, each with the last reply an agent sent:
+    the one that solved it (a ticket no agent replied to has none, and is left out)."""
+    if not ticket_ids:
+        return []
+    solved = {t.id: t for t in db.session.scalars(select(Ticket).where(
+        Ticket.id.in_(list(ticket_ids)), Ticket.status.in_(SOLVED_STATUSES)))}
+    if not solved:
+        return []
+    replies: dict[int, str] = {}
+    for ticket_id, body in db.session.execute(
+            select(TicketMessage.ticket_id, TicketMessage.body)
+            .where(TicketMessage.ticket_id.in_(list(solved)),
+                   TicketMessage.kind == MessageKind.REPLY, TicketMessage.from_staff.is_(True))
+            .order_by(TicketMessage.ticket_id, TicketMessage.id)):
+        replies[int(ticket_id)] = str(body)
+    return [(solved[i], replies[i]) for i in solved if i in replies]

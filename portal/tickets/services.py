@@ -39,6 +39,7 @@ from portal.tickets.common import (
 from portal.tickets.creating import blank_field_errors, create_ticket
 from portal.tickets.dispatch import RouteResult, route, routing_status
 from portal.tickets.errors import ConflictError, TicketError, TooManyTickets
+from portal.tickets.hooks import TicketChange, register_listener
 from portal.tickets.models import TIERS, tier_label
 from portal.tickets.moods import Mood, register_scorer
 from portal.tickets.moods import score as message_mood
@@ -53,7 +54,11 @@ from portal.tickets.reading import (
     queue,
     rating_for,
     requester_tickets,
+    solved_ticket_ids,
+    solved_with_replies,
     thread,
+    ticket_by_id,
+    tickets_by_ids,
 )
 from portal.tickets.requesters import (
     open_tracking_link,
@@ -90,4 +95,8 @@ __all__ = [
     "team_choices", "team_names", "tier_label", "update_team",
     # the tone of customers' messages, scored by whoever registers a scorer (the copilot)
     "Mood", "message_mood", "register_scorer",
+    # what the copilot hears about after a change is committed
+    "TicketChange", "register_listener",
+    # solved tickets and the replies that solved them (the copilot's similar tickets)
+    "solved_ticket_ids", "solved_with_replies", "ticket_by_id", "tickets_by_ids",
 ]
