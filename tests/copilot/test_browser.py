@@ -54,3 +54,28 @@ def test_agent_edits_and_sends_the_drafted_reply(page, live_server, agent, custo
     page.goto(f"{live_server}/tickets/{chat_ticket.number}")
     expect(page.locator(".thread")).to_contain_text("sorry it took us a while")
     expect(page.get_by_test_id("copilot")).to_have_count(0)
+
+
+@pytest.fixture
+def app_overrides():
+    # The solved ticket is indexed by the hook in its own request.
+    return {"COPILOT_BACKGROUND": "inline"}
+
+
+def test_similar_solved_ticket_becomes_an_article(page, live_server, make_user, solved, asking):
+    from portal.accounts.models import Role
+
+    sign_in(page, live_server, make_user(Role.ADMIN))
+    page.goto(f"{live_server}/tickets/{asking.number}")
+    found = page.get_by_test_id("copilot-similar").locator("li")
+    expect(found).to_have_count(1)
+    expect(found.first).to_contain_text(f"#{solved.number} Password reset email never arrives")
+    found.first.get_by_text("The reply that solved it").click()
+    expect(found.first).to_contain_text("Add noreply@hearthly.example to your contacts")
+    screenshot(page, "copilot-similar")
+
+    found.first.get_by_role("link", name="Make this an article").click()
+    expect(page).to_have_url(re.compile(r"/kb/editor/new\?"))
+    expect(page.locator("#title")).to_have_value("Password reset email never arrives")
+    expect(page.locator("#body")).to_have_value(re.compile(r"^The reset email is often filed"))
+    expect(page.locator("#body")).not_to_have_value(re.compile("Casey"))

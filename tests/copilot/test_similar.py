@@ -15,34 +15,11 @@ from portal.extensions import db
 from portal.kb.engine import SearchEngine, get_engine
 from portal.tickets import services as tickets
 
-SOLVING_REPLY = (
-    "Hi Casey,\n\nThe reset email is often filed as spam. Add noreply@hearthly.example to "
-    "your contacts, then choose Forgot password again; the link works for an hour. "
-    "Casey, write back if it still does not arrive.")
-
 
 @pytest.fixture
 def app_overrides():
+    # The hooks' work in the request, so each test sees it done.
     return {"COPILOT_BACKGROUND": "inline"}
-
-
-@pytest.fixture
-def solved(app, indexed_kb, kb_articles, customer, agent, new_ticket):
-    similar.clear()
-    ticket = new_ticket(customer, subject="Password reset email never arrives",
-                        description="I asked for a password reset twice but the email with "
-                                    "the link never arrives. How do I sign in?",
-                        category="account")
-    tickets.reply(ticket.id, SOLVING_REPLY, actor=tickets.Actor.of(agent), then_status="solved")
-    return ticket
-
-
-@pytest.fixture
-def asking(app, solved, make_user, new_ticket):
-    other = make_user(Role.CUSTOMER, name="Dana Other")
-    return new_ticket(other, subject="No reset link email",
-                      description="I requested a new password but the reset email did not "
-                                  "arrive. What can I do?", category="account")
 
 
 def test_agent_sees_the_solved_ticket_and_its_reply_without_the_customer(
