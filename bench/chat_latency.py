@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from portal import create_app
-    from portal.chat import services
+    from portal.chat import services, understanding
     from portal.chat.evaluation import normalised_copy
     from portal.chat.understanding import PriorTurn
     from portal.kb import chunks
@@ -128,7 +128,7 @@ def main() -> None:
         uid = engine.index_name("chunks")
         audiences = ("public",)
         list(services.Responder("warm up", audiences=audiences, history=[]))
-        first_piece, follow_up_piece, raw = [], [], []
+        first_piece, follow_up_piece, follow_up_again, raw = [], [], [], []
         for number in range(args.questions):
             question = QUESTIONS[number % len(QUESTIONS)]
             started = time.perf_counter()
@@ -141,13 +141,17 @@ def main() -> None:
             engine.call(lambda c, q=question: c.index(uid).search(q, {"limit": 20}))
             raw.append((time.perf_counter() - started) * 1000)
             history = [PriorTurn(question, "question", "answer", "")]
-            started = time.perf_counter()
-            stream = iter(services.Responder(FOLLOW_UPS[number % len(FOLLOW_UPS)],
-                                             audiences=audiences, history=history))
-            next(stream)
-            follow_up_piece.append((time.perf_counter() - started) * 1000)
-            for _ in stream:
-                pass
+            # Twice: with the article's sentences never embedded in this process, then
+            # again as the next follow-up on a popular article finds them.
+            understanding._sentence_vectors.clear()
+            for times in (follow_up_piece, follow_up_again):
+                started = time.perf_counter()
+                stream = iter(services.Responder(FOLLOW_UPS[number % len(FOLLOW_UPS)],
+                                                 audiences=audiences, history=history))
+                next(stream)
+                times.append((time.perf_counter() - started) * 1000)
+                for _ in stream:
+                    pass
 
     def pct(values: list[float], p: float) -> float:
         ordered = sorted(values)
@@ -155,6 +159,7 @@ def main() -> None:
 
     for name, values in (("turn+retrieval+decision+first piece", first_piece),
                          ("follow-up (two readings)+first piece", follow_up_piece),
+                         ("same, article's sentences embedded before", follow_up_again),
                          ("raw Meilisearch keyword query", raw)):
         print(f"{name}: p50 {pct(values, 0.5):.1f} ms, p95 {pct(values, 0.95):.1f} ms, "
               f"p99 {pct(values, 0.99):.1f} ms")

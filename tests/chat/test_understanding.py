@@ -204,3 +204,29 @@ def test_a_short_question_only_the_topic_article_answers_follows_the_topic(app: 
         result = turn("where does the little pin go?", ANSWERED, alone=0.2, together=0.8,
                       together_top="another-article")
         assert result.kind == TurnKind.QUESTION
+
+
+def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypatch: Any) -> None:
+    import numpy as np
+
+    from portal.chat import understanding
+    from portal.kb import services as kb_services
+
+    sentences = ["Hold the reset button for ten seconds.", "The light flashes blue when ready."]
+    embedded: list[str] = []
+    real = kb_services.embed_texts
+
+    def counting(texts: Any) -> Any:
+        embedded.extend(texts)
+        return real(texts)
+
+    understanding._sentence_vectors.clear()
+    with app.app_context():
+        expected = real(sentences)
+        monkeypatch.setattr(kb_services, "embed_texts", counting)
+        first = understanding.sentence_vectors(sentences)
+        again = understanding.sentence_vectors(list(reversed(sentences)))
+    assert np.allclose(first, expected, atol=1e-6)
+    assert np.allclose(again, expected[::-1], atol=1e-6)
+    # The follow-up after the next one finds the article's sentences already embedded.
+    assert embedded == sentences
