@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -411,26 +409,13 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
 # one core) and the same articles answer most follow-ups: each process keeps the vectors of
 # the sentences it has embedded (about 1.5 kB each; stale ones just age out).
 SENTENCE_VECTORS_KEPT = 10_000
-_sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-_sentence_lock = threading.Lock()
+_sentence_vectors = kb_services.RememberedVectors(SENTENCE_VECTORS_KEPT)
 
 
 def sentence_vectors(sentences: Sequence[str]) -> np.ndarray:
-    """The sentences' embeddings, from the process's cache where it has them."""
-    with _sentence_lock:
-        known = {s: _sentence_vectors[s] for s in sentences if s in _sentence_vectors}
-        for sentence in known:
-            _sentence_vectors.move_to_end(sentence)
-    missing = list(dict.fromkeys(s for s in sentences if s not in known))
-    if missing:
-        fresh = kb_services.embed_texts(missing)
-        with _sentence_lock:
-            for sentence, row in zip(missing, fresh, strict=True):
-                known[sentence] = _sentence_vectors[sentence] = np.asarray(row,
-                                                                           dtype=np.float32)
-            while len(_sentence_vectors) > SENTENCE_VECTORS_KEPT:
-                _sentence_vectors.popitem(last=False)
-    return np.stack([known[s] for s in sentences])
+    """The sentences' embeddings, from the process's memory where it has them."""
+    vectors: np.ndarray = kb_services.embed_texts_remembered(sentences, _sentence_vectors)
+    return vectors
 
 
 def own_support(vector: np.ndarray, reading: Any) -> float | None:

@@ -103,7 +103,9 @@ def on_ticket_change(change: tickets.TicketChange, ticket_id: int) -> None:
             db.session.rollback()
             log.warning("copilot job for ticket %s failed", ticket_id, exc_info=True)
         return
-    worker = app.extensions.setdefault(_QUEUES_KEY, _Worker(app))
+    # Built once: a customer's request costs only the put.
+    worker = app.extensions.get(_QUEUES_KEY) or app.extensions.setdefault(_QUEUES_KEY,
+                                                                          _Worker(app))
     worker.put((change, ticket_id))
 
 

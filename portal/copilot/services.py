@@ -272,8 +272,7 @@ def send_draft(ticket_number: int, draft_id: int, body: str, *, actor: Any,
     if ticket is None or row is None or row.ticket_id != ticket.id:
         raise DraftError("That draft does not belong to this ticket any more; reload the page.")
     sent = tickets.reply(ticket.id, body, actor=actor, then_status=then_status)
-    row = db.session.get(CopilotDraft, draft_id)
-    if row is not None and row.outcome is None:
+    if row.outcome is None:
         share = changed_share(row.draft, body)
         _decide(row, DraftOutcome.USED if share == 0.0 else DraftOutcome.EDITED, actor.id, share)
         db.session.commit()

@@ -20,7 +20,14 @@ from portal import site
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.kb.documents import content_hash
-from portal.kb.editing import EditConflict, EditError, Editor, unified_diff, write_atomically
+from portal.kb.editing import (
+    EditConflict,
+    EditError,
+    Editor,
+    RevisionView,
+    unified_diff,
+    write_atomically,
+)
 from portal.kb.models import KbArticle, KbSiteRevision
 
 _TOP_LEVEL_KEY = re.compile(r"^[^\s#-]")
@@ -45,15 +52,6 @@ class CategoryForm:
     icon: str = ""
     position: str = ""
     articles: int = 0
-
-
-@dataclass(frozen=True)
-class SiteRevisionView:
-    id: int
-    author: str
-    created_at: Any
-    action: str
-    diff: str
 
 
 def _site_path() -> Path:
@@ -197,9 +195,9 @@ def save_categories(forms: list[CategoryForm], base_hash: str, editor: Editor) -
     _write_checked(before, after, editor, "categories")
 
 
-def site_revisions() -> list[SiteRevisionView]:
+def site_revisions() -> list[RevisionView]:
     return [
-        SiteRevisionView(r.id, r.author_name, r.created_at, r.action, r.diff)
+        RevisionView(r.id, r.author_name, r.created_at, r.action, r.diff)
         for r in db.session.scalars(
             select(KbSiteRevision).order_by(KbSiteRevision.created_at.desc(),
                                             KbSiteRevision.id.desc()))

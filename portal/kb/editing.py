@@ -22,6 +22,7 @@ import yaml
 from flask import current_app
 from sqlalchemy import String, cast, delete, func, insert, or_, select
 
+from portal import site
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.kb import fallback, search_index, sync
@@ -126,10 +127,6 @@ class RevisionView:
     diff: str
 
 
-def _root() -> Path:
-    return Path(current_app.config["CONTENT_DIR"]).resolve()
-
-
 # Words a customer's question carries that no article title would: dropping them lets a
 # content-gap query such as "how do I pair my phone" find the article about pairing.
 _FILLER_WORDS = frozenset(
@@ -175,7 +172,7 @@ def load_form(slug: str) -> ArticleForm | None:
     row = _article_row(slug)
     if row is None:
         return None
-    path = _root() / row.path
+    path = site.content_root() / row.path
     text = _disk_text(path)
     base_hash = content_hash(text.encode()) if text is not None else ""
     article = sync.parsed_from_row(row)
@@ -366,7 +363,7 @@ def save_article(slug: str | None, form: ArticleForm, editor: Editor) -> SaveRes
     errors = _validate(form, slug_owner=row.id if row else None)
     if errors:
         raise EditError(errors)
-    root = _root()
+    root = site.content_root()
     relative = row.path if row is not None else f"{form.category}/{form.slug}.md"
     path = root / relative
     disk_text = _disk_text(path)
@@ -402,7 +399,7 @@ def rename_article(slug: str, new_slug: str, editor: Editor) -> SaveResult:
         raise EditError({"new_slug": "Use lowercase letters, digits and hyphens."})
     if _article_row(new_slug) is not None:
         raise EditError({"new_slug": f"Another article already uses {new_slug!r}."})
-    root = _root()
+    root = site.content_root()
     old_path = root / row.path
     folder = row.path.rsplit("/", 1)[0] if "/" in row.path else ""
     relative = f"{folder}/{new_slug}.md" if folder else f"{new_slug}.md"
@@ -456,7 +453,7 @@ def restore_revision(slug: str, revision_id: int, editor: Editor) -> SaveResult:
     revision = db.session.get(KbRevision, revision_id)
     if row is None or revision is None or revision.article_id != row.id:
         raise EditError({"revision": "That revision does not belong to this article."})
-    root = _root()
+    root = site.content_root()
     path = root / row.path
     previous_text = _disk_text(path) or ""
     text = revision.text

@@ -55,6 +55,33 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(f"{MODEL_NAME}\0{text}".encode()).hexdigest()[:32]
 
 
+class RememberedVectors:
+    """A bounded, thread-safe memory of text -> vector; the least recently used is
+    forgotten first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> Any | None:
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+            return vector
+
+    def put(self, text: str, vector: Any) -> None:
+        with self._lock:
+            self._vectors[text] = vector
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
+
+
 class Embedder:
     """Thread-safe encoder; one per process (see `get_embedder`)."""
 
@@ -72,8 +99,7 @@ class Embedder:
         # session, so a question never queues behind a sync's batch either.
         self.query_session = _session(1)
         self._lock = threading.Lock()
-        self._query_lock = threading.Lock()
-        self._queries: OrderedDict[str, list[float]] = OrderedDict()
+        self._queries = RememberedVectors(QUERY_CACHE_SIZE)
 
     def count_word_pieces(self, text: str) -> int:
         """Word pieces without [CLS]/[SEP] and without truncation."""
@@ -107,18 +133,13 @@ class Embedder:
     def encode_query(self, text: str) -> list[float]:
         """One question's vector (as `encode_one`), on the single-thread session, remembered
         for the next time it is asked."""
-        with self._query_lock:
-            cached = self._queries.get(text)
-            if cached is not None:
-                self._queries.move_to_end(text)
-                return cached
+        cached: list[float] | None = self._queries.get(text)
+        if cached is not None:
+            return cached
         ids = np.asarray([self.tokenizer.encode(text).ids], dtype=np.int64)
         # An inference session runs calls from several threads at once.
         vector = [float(x) for x in _pooled(self.query_session, ids, np.ones_like(ids))[0]]
-        with self._query_lock:
-            self._queries[text] = vector
-            if len(self._queries) > QUERY_CACHE_SIZE:
-                self._queries.popitem(last=False)
+        self._queries.put(text, vector)
         return vector
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import func, select, update
@@ -33,7 +34,7 @@ from portal.kb.chunks import (  # noqa: F401  # noqa: F401
 )
 from portal.kb.chunks import terms as search_terms  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
-from portal.kb.embedding import EmbeddingUnavailable, get_embedder
+from portal.kb.embedding import EmbeddingUnavailable, RememberedVectors, get_embedder
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine  # noqa: F401
 from portal.kb.models import KbArticle, KbVote, visible_articles
 from portal.kb.ranking import (  # noqa: F401
@@ -68,7 +69,8 @@ __all__ = [
     "rank_articles",
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
     "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "content_words",
-    "embed_texts", "get_article", "is_table_row", "rare_word_coverage", "search_terms",
+    "RememberedVectors", "embed_texts", "embed_texts_remembered", "get_article",
+    "is_table_row", "rare_word_coverage", "search_terms",
     "section_texts",
     "popular_articles",
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
@@ -403,3 +405,14 @@ def embed_texts(texts: Sequence[str]) -> Any:
     """Unit vectors of the texts (a numpy array, one row each) from the KB's embedding model,
     so other packages compare text in the same space as the index."""
     return get_embedder().encode(list(texts))
+
+
+def embed_texts_remembered(texts: Sequence[str], memory: RememberedVectors) -> Any:
+    """As `embed_texts`, embedding only the texts `memory` does not hold yet."""
+    known = {text: vector for text in texts if (vector := memory.get(text)) is not None}
+    missing = list(dict.fromkeys(text for text in texts if text not in known))
+    if missing:
+        for text, row in zip(missing, embed_texts(missing), strict=True):
+            memory.put(text, row)
+            known[text] = row
+    return np.stack([known[text] for text in texts])

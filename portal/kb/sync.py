@@ -107,7 +107,7 @@ def site_problems(root: Path) -> list[Problem]:
 
 
 def content_root(content_dir: str | Path | None = None) -> Path:
-    return Path(content_dir or current_app.config["CONTENT_DIR"]).resolve()
+    return Path(content_dir).resolve() if content_dir else site.content_root()
 
 
 def article_search_text(title: str, sections: Sequence[Section]) -> str:

@@ -153,8 +153,7 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
             ticket_number=ticket.number,
         )
         if ticket.status == TicketStatus.SOLVED and solved_before.get("value") is None:
-            _notify_solved(ticket)
-            changed(TicketChange.SOLVED, ticket.id)
+            _solved(ticket)
     else:
         changed(TicketChange.CUSTOMER_WROTE, ticket.id)
     return ticket
@@ -199,8 +198,7 @@ def change_status(ticket_id: int, status: str, *, actor: Actor,
 
     ticket = apply_change(ticket_id, compute, after)
     if new == TicketStatus.SOLVED:
-        _notify_solved(ticket)
-        changed(TicketChange.SOLVED, ticket.id)
+        _solved(ticket)
     return ticket
 
 
@@ -212,7 +210,9 @@ def close(ticket_id: int, *, actor: Actor) -> Ticket:
     return change_status(ticket_id, TicketStatus.CLOSED, actor=actor)
 
 
-def _notify_solved(ticket: Ticket) -> None:
+def _solved(ticket: Ticket) -> None:
+    """What every way of solving a ticket does once it is saved: mail the customer (with the
+    rating link), then tell the listeners (the copilot's similar-tickets index)."""
     url = customer_url(ticket, external=True)
     words = site.current()
     values = {"name": ticket.requester_name, "days": reopen_window().days, "url": url,
@@ -224,6 +224,7 @@ def _notify_solved(ticket: Ticket) -> None:
         words.text("mail.solved.body", **values),
         ticket_number=ticket.number,
     )
+    changed(TicketChange.SOLVED, ticket.id)
 
 
 def change_priority(ticket_id: int, priority: str, *, actor: Actor) -> Ticket:
