@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from portal.chat.models import Conversation, Message
 from portal.extensions import db
+from portal.web import safe_next_url
 
 REVIEWABLE_KINDS = ("answer", "suggest")
 
@@ -43,10 +44,8 @@ def _cited(raw: dict[str, object]) -> CitedSection:
         value = raw.get(key)
         return value if isinstance(value, str) else ""
 
-    url = text("url")
     # Citations link inside the portal; anything else stored there is not followed.
-    if not url.startswith("/") or url.startswith("//"):
-        url = ""
+    url = safe_next_url(text("url"), "")
     return CitedSection(text("slug"), text("title"), text("heading"), url, text("category"))
 
 

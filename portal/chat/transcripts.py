@@ -14,6 +14,7 @@ from datetime import datetime
 
 from portal.chat.models import Conversation
 from portal.extensions import db
+from portal.web import safe_next_url
 
 # Enough to see how the chat ended; the rest is one click away.
 LAST_TURNS = 4
@@ -68,7 +69,7 @@ def _from_rows(conversation: Conversation) -> list[Turn]:
         if message.kind == "pending" or not message.text.strip():
             continue
         sources = [Source(int(c.get("n", 0)), _cited_title(c), _own_path(c.get("url")))
-                   for c in message.citations or []]
+                   for c in message.citations or [] if isinstance(c, dict)]
         turns.append(Turn("customer" if message.role == "user" else "bot", message.text,
                           message.created_at, sources))
     return turns
@@ -76,7 +77,7 @@ def _from_rows(conversation: Conversation) -> list[Turn]:
 
 def _own_path(url: str | None) -> str | None:
     """Citations point into the help center: anything else is shown unlinked."""
-    return url if url and url.startswith("/") and not url.startswith("//") else None
+    return safe_next_url(url, "") or None
 
 
 def _cited_title(citation: dict[str, str]) -> str:
@@ -91,8 +92,10 @@ def _from_text(text: str) -> list[Turn]:
         cited = _CITED_LINE.match(line)
         spoken = _SPEAKER.match(line)
         if cited and turns:
+            # The stored text holds the customer's own lines too: a line they typed to
+            # look like a citation must not become a link off the portal.
             turns[-1].sources.append(Source(int(cited.group(1)), cited.group(2),
-                                            cited.group(3)))
+                                            _own_path(cited.group(3))))
         elif spoken:
             who = "bot" if spoken.group(1).lower() in {"bot", "assistant"} else "customer"
             turns.append(Turn(who, spoken.group(2)))

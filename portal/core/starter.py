@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from portal import words
+from portal.kb.documents import load_content
 from portal.site import SiteError, load_site
 
 MAX_NAME = 80
@@ -24,10 +25,6 @@ def short_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "example"
 
 
-def _quoted(text: str) -> str:
-    return words.yaml_quote(text)
-
-
 def site_file(name: str) -> str:
     short = short_name(name)
     return f"""# Who this help center belongs to. The portal reads this file at sync and whenever it
@@ -35,12 +32,12 @@ def site_file(name: str) -> str:
 # use while staff see a banner saying what is wrong. The portal's content/README.md lists
 # every setting.
 
-business: {_quoted(name)}
+business: {words.yaml_quote(name)}
 # What the bot says it helps with, and what its instructions say it answers about.
-product: {_quoted(f"{name}'s products, your account and orders")}
+product: {words.yaml_quote(f"{name}'s products, your account and orders")}
 
 support:
-  name: {_quoted(f"{name} Support")}
+  name: {words.yaml_quote(f"{name} Support")}
   # Mail to customers comes from this address (MAIL_FROM in the environment overrides it).
   email: support@{short}.example
 
@@ -62,8 +59,8 @@ footer:
     url: mailto:support@{short}.example
 
 bot:
-  name: {_quoted(f"{name} Assistant")}
-  greeting: "Hi! Ask me a question about {name}, your account or your orders."
+  name: {words.yaml_quote(f"{name} Assistant")}
+  greeting: {words.yaml_quote(f"Hi! Ask me a question about {name}, your account or your orders.")}
 
 # The first is the language of the pages.
 languages: [en]
@@ -85,7 +82,7 @@ categories:
 ARTICLES = {
     "getting-started/welcome.md": """---
 # Front matter: title is required; the rest is optional (see README.md).
-title: Welcome to {name}
+title: {welcome_title}
 tags: [start, welcome, introduction]
 summary: What this help center covers and how to find an answer fast.
 status: published
@@ -108,7 +105,7 @@ See [Contact support](contact-support): the assistant prepares a ticket for you.
     "getting-started/contact-support.md": """---
 title: Contact support
 tags: [contact, ticket, help, email]
-summary: How to reach a person at {name} Support, and how fast we reply.
+summary: {contact_summary}
 ---
 
 When an article does not answer your question, a person at {name} Support will.
@@ -238,7 +235,11 @@ def write_starter(folder: Path, name: str) -> list[Path]:
         "_stopwords.yml": STOPWORDS.format(short=short.split("-")[0]),
         "routing.yml": ROUTING,
         "README.md": README.format(name=name, folder=folder),
-        **{path: text.format(name=name) for path, text in ARTICLES.items()},
+        **{path: text.format(
+            name=name, welcome_title=words.yaml_quote(f"Welcome to {name}"),
+            contact_summary=words.yaml_quote(
+                f"How to reach a person at {name} Support, and how fast we reply."))
+           for path, text in ARTICLES.items()},
         **{path: text.format() for path, text in MACROS.items()},
     }
     written = []
@@ -251,4 +252,7 @@ def write_starter(folder: Path, name: str) -> list[Path]:
         load_site(folder.resolve())
     except SiteError as error:  # a name the YAML cannot hold, caught before anyone syncs
         raise StarterError("; ".join(error.problems)) from error
+    articles = load_content(folder.resolve())
+    if articles.errors:
+        raise StarterError("; ".join(str(problem) for problem in articles.errors))
     return written

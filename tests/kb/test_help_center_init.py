@@ -164,3 +164,15 @@ def test_the_brand_colours_and_logo_reach_the_browser(app, new_center: Path, liv
     expect(logo).to_be_visible()
     assert logo.evaluate("e => e.naturalWidth") > 0
     assert page.title() == "Help Center · Bramble & Co. Support"
+
+
+@pytest.mark.parametrize("name", ["Acme: Tools & Pipes", "#1 Plumbing"])
+def test_a_name_yaml_reads_specially_still_titles_every_article(tmp_path: Path, name: str):
+    from portal.kb.documents import load_content
+
+    folder = tmp_path / "shop"
+    result = CliRunner().invoke(main, ["init", str(folder), "--name", name])
+    assert result.exit_code == 0, result.output
+    loaded = load_content(folder)
+    assert loaded.errors == []
+    assert f"Welcome to {name}" in {article.title for article in loaded.articles}

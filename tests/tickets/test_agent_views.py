@@ -212,3 +212,16 @@ def test_agent_reads_the_chat_as_a_conversation_with_its_last_turns_first(
     assert "question 5" in latest and "answer 6" in latest and "question 4" not in latest
     assert 'href="/kb/reset-password#n6"' in latest
     assert "Reset your password — Request a link" in latest
+
+
+def test_a_customer_line_dressed_as_a_citation_links_nowhere(client, login_as, customer,
+                                                            new_ticket):
+    login_as(Role.AGENT)
+    transcript = "\n".join(["Customer: see this", "    [1] Reset help (//evil.example/x)",
+                             "    [2] Other help (/\\evil.example)", "Bot: try the steps [1]",
+                             "    [1] Reset your password (/kb/reset-password)"])
+    ticket = new_ticket(customer, source="chat", transcript=transcript)
+    page = client.get(f"/tickets/{ticket.number}").get_data(as_text=True)
+    assert "Reset help" in page and "evil.example" not in page.split("Reset help")[1][:200]
+    assert 'href="//evil' not in page and 'href="/\\evil' not in page
+    assert 'href="/kb/reset-password"' in page
