@@ -32,13 +32,24 @@ _PLAIN_ADDRESS = re.compile(r'[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\?=]+')
 
 
 def mail_domain() -> str:
-    address = parseaddr(site.sender())[1]
-    return address.rpartition("@")[2] or "portal.local"
+    return _domain_of(_own_address(site.sender()))
 
 
 def loop_marker() -> str:
     """The X-Loop value on everything we send: our own address."""
-    return parseaddr(site.sender())[1] or "portal"
+    return _loop_marker_of(_own_address(site.sender()))
+
+
+def _own_address(sender: str) -> str:
+    return parseaddr(sender)[1]
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2] or "portal.local"
+
+
+def _loop_marker_of(address: str) -> str:
+    return address or "portal"
 
 
 def send(to: str, subject: str, body: str, *, headers: Mapping[str, str] | None = None,
@@ -53,17 +64,22 @@ def send(to: str, subject: str, body: str, *, headers: Mapping[str, str] | None 
         if to:
             log.warning("not sent: %r is not one plain address", to)
         return False
+    # Read once, so From, X-Loop and the Message-ID domain agree even when the site file
+    # changes during the send.
+    configured = site.sender()
+    address = _own_address(configured)
+    domain = _domain_of(address)
+    sender = configured or f"portal@{domain}"
     message = EmailMessage()
-    sender = site.sender() or f"portal@{mail_domain()}"
     message["From"] = mailbox(sender) or header_text(sender)
     message["To"] = recipient
     message["Date"] = formatdate(localtime=False)
     # RFC 3834: out-of-office responders must not answer us, and the intake recognises
     # its own mail coming back by X-Loop.
     message["Auto-Submitted"] = "auto-generated"
-    message["X-Loop"] = header_text(loop_marker())
+    message["X-Loop"] = header_text(_loop_marker_of(address))
     message["Subject"] = header_text(subject)
-    message["Message-ID"] = header_text(message_id or make_msgid(domain=mail_domain()))
+    message["Message-ID"] = header_text(message_id or make_msgid(domain=domain))
     for name, value in (headers or {}).items():
         message[name] = header_text(value)
     message.set_content(body)
