@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.accounts.decorators import role_required
@@ -13,6 +13,7 @@ from portal.clock import utcnow
 from portal.inputs import parse_int, parse_row_id
 from portal.tickets import articles, macros, services, sla
 from portal.tickets.blueprint import bp, user_ticket
+from portal.tickets.common import absolute_url
 from portal.tickets.mail import intake as mail_intake
 from portal.tickets.models import Ticket, TicketPriority, TicketStatus
 from portal.tickets.services import Actor, QueueFilters, TicketError
@@ -220,10 +221,9 @@ def kb_search(number: int):
 
 
 def _macro_values(ticket: Ticket) -> dict[str, str]:
-    base = current_app.config["BASE_URL"].rstrip("/")
     # Only articles the agent linked: the ones the bot tried are those that did not help.
     refs = articles.refs(ticket.linked_article_slugs)
-    lines = [f"- [{ref.title}]({base}{ref.url})" for ref in refs if ref.url]
+    lines = [f"- [{ref.title}]({absolute_url(ref.url)})" for ref in refs if ref.url]
     return {
         "customer_name": ticket.requester_name,
         "ticket_number": str(ticket.number),

@@ -6,10 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 
-from portal import site
 from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.events import EventKind, emit
@@ -22,6 +20,7 @@ from portal.tickets.common import (
     apply_change,
     audit,
     run_bulk,
+    staff_url,
     team_slug,
 )
 from portal.tickets.errors import ConflictError, TicketError
@@ -94,15 +93,11 @@ def notify_assigned(ticket: Ticket, agent_id: int, by: str) -> None:
     agent = accounts.get_user(agent_id)
     if agent is None:
         return
-    words = site.current()
     values = {"name": agent.name, "by": by, "number": ticket.number,
               "tier": tier_label(ticket.tier), "priority": ticket.priority,
               "due": sla.countdown(ticket.next_due, utcnow()), "subject": ticket.subject,
-              "url": f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}"}
-    notify.send(
-        agent.email, f"[#{ticket.number}] " + words.text("mail.assigned.subject", **values),
-        words.text("mail.assigned.body", **values),
-    )
+              "url": staff_url(ticket)}
+    notify.send_words(agent.email, "assigned", values, ticket_number=ticket.number)
 
 
 def assigned_event(ticket_id: int, category: str | None, previous_agent: int | None,

@@ -142,16 +142,11 @@ def reply(ticket_id: int, body: str, *, actor: Actor,
 
     ticket = apply_change(ticket_id, compute, after)
     if actor.staff:
-        words = site.current()
         values = {"name": ticket.requester_name, "agent": actor.name, "reply": text,
                   "url": customer_url(ticket, external=True), "number": ticket.number,
                   "subject": ticket.subject}
-        notify.send(
-            ticket.requester_email,
-            f"[#{ticket.number}] " + words.text("mail.reply.subject", **values),
-            words.text("mail.reply.body", **values),
-            ticket_number=ticket.number,
-        )
+        notify.send_words(ticket.requester_email, "reply", values,
+                          ticket_number=ticket.number, answerable=True)
         if ticket.status == TicketStatus.SOLVED and solved_before.get("value") is None:
             _solved(ticket)
     else:
@@ -214,16 +209,11 @@ def _solved(ticket: Ticket) -> None:
     """What every way of solving a ticket does once it is saved: mail the customer (with the
     rating link), then tell the listeners (the copilot's similar-tickets index)."""
     url = customer_url(ticket, external=True)
-    words = site.current()
     values = {"name": ticket.requester_name, "days": reopen_window().days, "url": url,
               "number": ticket.number, "subject": ticket.subject,
-              "csat": words.text("mail.csat.body", rate_url=f"{url}/rate")}
-    notify.send(
-        ticket.requester_email,
-        f"[#{ticket.number}] " + words.text("mail.solved.subject", **values),
-        words.text("mail.solved.body", **values),
-        ticket_number=ticket.number,
-    )
+              "csat": site.current().text("mail.csat.body", rate_url=f"{url}/rate")}
+    notify.send_words(ticket.requester_email, "solved", values, ticket_number=ticket.number,
+                      answerable=True)
     changed(TicketChange.SOLVED, ticket.id)
 
 

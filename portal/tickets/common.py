@@ -115,9 +115,18 @@ def customer_url(ticket: Ticket, *, external: bool = False) -> str:
         path = f"/tickets/track/{links.make_token(ticket.id, ticket.requester_email)}"
     else:
         path = f"/tickets/{ticket.number}"
-    if external:
-        return current_app.config["BASE_URL"].rstrip("/") + path
-    return path
+    return absolute_url(path) if external else path
+
+
+def staff_url(ticket: Ticket) -> str:
+    """The ticket's page for agents, as a full link for a mail."""
+    return absolute_url(f"/tickets/{ticket.number}")
+
+
+def absolute_url(path: str) -> str:
+    # BASE_URL, never the request's Host header: mails are also sent from the sweep, with
+    # no request, and a forged Host must not reach a mail.
+    return current_app.config["BASE_URL"].rstrip("/") + path
 
 
 def ref_of(ticket: Ticket) -> TicketRef:

@@ -9,7 +9,6 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from portal import site
 from portal.accounts import services as accounts
 from portal.clock import utcnow
 from portal.events import EventKind, emit
@@ -153,15 +152,11 @@ def create_ticket(*, subject: str, description: str, requester_id: int | None,
          visitor_id=visitor_id, user_id=requester_id, category=category, **details)
     db.session.commit()
     ref = ref_of(ticket)
-    words = site.current()
     values = {"name": name, "number": ticket.number, "subject": subject,
               "reply_target": _human_target(due.first_response),
               "url": customer_url(ticket, external=True), "message": description}
-    notify.send(
-        email, f"[#{ticket.number}] " + words.text("mail.acknowledgement.subject", **values),
-        words.text("mail.acknowledgement.body", **values),
-        ticket_number=ticket.number,
-    )
+    notify.send_words(email, "acknowledgement", values, ticket_number=ticket.number,
+                      answerable=True)
     if routed.assignee_id is not None:
         notify_assigned(ticket, routed.assignee_id, "Routing")
     changed(TicketChange.CUSTOMER_WROTE, ticket.id)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from portal import mail
+from collections.abc import Mapping
+from typing import Any
+
+from portal import mail, site
 from portal.tickets.mail import tokens
 
 
@@ -20,3 +23,16 @@ def send(to: str, subject: str, body: str, *, ticket_number: int | None = None) 
         headers={tokens.TICKET_HEADER: tokens.header_value(ticket_number)},
         message_id=tokens.message_id(ticket_number),
     )
+
+
+def send_words(to: str, name: str, values: Mapping[str, Any], *, ticket_number: int | None,
+               answerable: bool = False) -> bool:
+    """Send the site's `mail.<name>` subject and body (content/_words.yml) about one ticket.
+
+    The subject starts with the ticket's number so every mail about it threads together;
+    an `answerable` mail (one to the requester) also carries the reply token.
+    """
+    words = site.current()
+    subject = f"[#{ticket_number}] " + words.text(f"mail.{name}.subject", **values)
+    body = words.text(f"mail.{name}.body", **values)
+    return send(to, subject, body, ticket_number=ticket_number if answerable else None)

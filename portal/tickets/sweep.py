@@ -9,7 +9,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from portal import site
 from portal.accounts import services as accounts
 from portal.accounts.models import Role
 from portal.clock import utcnow
@@ -17,7 +16,7 @@ from portal.extensions import db
 from portal.tickets import notify
 from portal.tickets.assigning import escalation_values, record_escalation
 from portal.tickets.changes import close
-from portal.tickets.common import Actor, apply_change, audit, reopen_window
+from portal.tickets.common import Actor, apply_change, audit, reopen_window, staff_url
 from portal.tickets.errors import TicketError
 from portal.tickets.models import (
     ACTIVE_STATUSES,
@@ -95,15 +94,11 @@ def _notify_breach(ticket: Ticket, kinds: list[str]) -> None:
     else:
         recipients = accounts.users_with_role(Role.AGENT)
     what = " and ".join(kind.replace("_", " ") for kind in kinds)
-    words = site.current()
     for agent in recipients:
         values = {"name": agent.name, "number": ticket.number, "target": what,
                   "priority": ticket.priority, "subject": ticket.subject,
-                  "url": f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.number}"}
-        notify.send(
-            agent.email, f"[#{ticket.number}] " + words.text("mail.breach.subject", **values),
-            words.text("mail.breach.body", **values),
-        )
+                  "url": staff_url(ticket)}
+        notify.send_words(agent.email, "breach", values, ticket_number=ticket.number)
 
 
 def _close_long_solved(now: datetime) -> int:
