@@ -1,9 +1,10 @@
 """Who the help center belongs to: `content/_site.yml` (and `_words.yml`) read and checked.
 
 The business's name, look, categories and words live in the content folder, never in code.
-Every process reads the files again when they change on disk (one `stat` per call), so an
-editor's change or a sync is live without a restart; a file with mistakes keeps the last
-good site in use and tells staff why, with the problems the sync report lists as well.
+Every process reads the files again when they change on disk (checked once per request, or
+per call outside one), so an editor's change or a sync is live without a restart; a file with
+mistakes keeps the last good site in use and tells staff why, with the problems the sync
+report lists as well.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from portal import words
 
@@ -399,14 +400,32 @@ def _loaded() -> _Loaded:
     return loaded
 
 
+# Where a request keeps the site it read. Not flask.g: g belongs to the app context, and an
+# app context pushed around requests (a test's, a worker's) would keep one site for all.
+_REQUEST_KEY = "portal.site"
+
+
+def _in_use() -> tuple[Site, tuple[str, ...]]:
+    """The site and its problems, read once per request: a page lists many categories and
+    names, and it shows one version of the site throughout."""
+    if not has_request_context():
+        loaded = _loaded()
+        return loaded.site, tuple(loaded.problems)
+    memo: tuple[Site, tuple[str, ...]] | None = request.environ.get(_REQUEST_KEY)
+    if memo is None:
+        loaded = _loaded()
+        memo = request.environ[_REQUEST_KEY] = (loaded.site, tuple(loaded.problems))
+    return memo
+
+
 def current() -> Site:
     """The site in use: the content folder's, or the last good one while it has mistakes."""
-    return _loaded().site
+    return _in_use()[0]
 
 
 def problems() -> list[str]:
     """Why the site files are not in use (empty when they are)."""
-    return list(_loaded().problems)
+    return list(_in_use()[1])
 
 
 def sender() -> str:
