@@ -159,17 +159,30 @@ def record_search(
     query: str, results: int, *, source: str = "kb", visitor_id: str | None = None,
     user_id: int | None = None, search_id: str | None = None,
 ) -> str:
-    """Record one search for the content-gap metrics; returns its search_id."""
+    """Record one search for the content-gap metrics; returns its search_id.
+
+    A staff member's search is not recorded (see `_searched_by_staff`)."""
     search_id = search_id or new_search_id()
+    if _searched_by_staff(user_id):
+        return search_id
     emit(EventKind.SEARCH, commit=True, visitor_id=visitor_id, user_id=user_id,
          query=normalise_query(query), results=int(results), search_id=search_id, source=source)
     return search_id
+
+
+def _searched_by_staff(user_id: int | None) -> bool:
+    """Agents and editors search to work, not because the help center failed them: their
+    searches and clicks stay out of the content-gap figures (and so out of the event table)."""
+    user = accounts.get_user(user_id) if user_id is not None else None
+    return user is not None and user.is_staff
 
 
 def record_search_click(
     slug: str, *, search_id: str, query: str, position: int, visitor_id: str | None,
     user_id: int | None = None,
 ) -> None:
+    if _searched_by_staff(user_id):
+        return
     emit(EventKind.SEARCH_CLICK, commit=True, article_slug=slug, visitor_id=visitor_id,
          user_id=user_id, search_id=search_id[:40], query=normalise_query(query),
          position=int(position))

@@ -25,12 +25,6 @@ def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
 
 
-def _staff_is_searching() -> bool:
-    """Agents and editors search to work, not because the help center failed them: their
-    searches stay out of the content-gap figures (and so out of the event table)."""
-    return bool(current_user.is_authenticated and current_user.is_staff)
-
-
 def _audiences() -> tuple[str, ...]:
     return services.visible_audiences(current_user)
 
@@ -70,7 +64,7 @@ def search():
     response = make_response(render("kb/search.html", fragment, results=results,
                                     search_id=search_id, category_names=names,
                                     answer_card=CHAT_ANSWER_PATH if results.natural else None))
-    if search_id and not _staff_is_searching():
+    if search_id:
         # A page whose best result is not close is a failed search, however many hits share
         # a word with it: it counts as no result in the content-gap report.
         found = 0 if results.weak else results.total
@@ -100,7 +94,7 @@ def open_result():
     if not services.SLUG_RE.fullmatch(slug):
         abort(404)
     search_id = request.args.get("sid", "")
-    if search_id and not _staff_is_searching():
+    if search_id:
         services.record_search_click(
             slug, search_id=search_id, query=request.args.get("q", ""),
             position=_int_arg("pos", 0), visitor_id=current_visitor_id(), user_id=_user_id(),

@@ -117,9 +117,7 @@ def suggestions():
         hits = articles.search(query, audiences=audiences, limit=5)
         visitor = current_visitor_id()
         user_id = current_user.id if current_user.is_authenticated else None
-        if not (current_user.is_authenticated and current_user.is_staff):
-            # Staff trying the form are not customers failing to find an answer.
-            articles.record_search(query, len(hits), visitor_id=visitor, user_id=user_id)
+        articles.record_search(query, len(hits), visitor_id=visitor, user_id=user_id)
         if hits and _FORM_ID.fullmatch(form_id):
             emit(EventKind.TICKET_FORM_SUGGESTIONS, commit=True, visitor_id=visitor,
                  form_id=form_id, article_slugs=[hit.slug for hit in hits])

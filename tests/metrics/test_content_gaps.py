@@ -43,10 +43,10 @@ def test_the_report_lists_each_gap_with_a_link_to_the_editor(client, login_as) -
 def test_staff_searches_are_not_recorded(client, login_as) -> None:
     from portal.events import Event
 
-    def searches() -> list[str]:
+    def searches(kind: EventKind = EventKind.SEARCH) -> list[str]:
         db.session.expire_all()
         return [e.data.get("query") for e in db.session.query(Event).all()
-                if e.kind == EventKind.SEARCH.value]
+                if e.kind == kind.value]
 
     def search(query: str) -> None:
         client.get("/kb/search", query_string={"q": query}).close()  # records on close
@@ -56,4 +56,7 @@ def test_staff_searches_are_not_recorded(client, login_as) -> None:
     login_as(Role.EDITOR)
     search("editor checks lasagne")
     client.get("/tickets/new/suggestions", query_string={"subject": "editor tries the form"})
+    client.get("/kb/search/open", query_string={"slug": "lasagne", "sid": "s1",
+                                                "q": "editor checks lasagne"})
     assert searches() == ["customer looks for lasagne"]
+    assert searches(EventKind.SEARCH_CLICK) == []
