@@ -30,6 +30,7 @@ from portal.chat.excerpts import AnswerExcerpt as AnswerExcerpt
 from portal.chat.excerpts import answer_excerpts as answer_excerpts
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
+from portal.chat.transcripts import transcript_of as transcript_of
 from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier
 from portal.chat.understanding import PriorTurn, Turn, TurnKind
 from portal.chat.understanding import asks_something as asks_something
@@ -494,18 +495,6 @@ def retry(conversation: Conversation) -> None:
 
 
 # --- hand-off to a ticket -------------------------------------------------------------------
-
-
-def transcript_of(conversation: Conversation) -> str:
-    lines = []
-    for m in conversation.messages:
-        if m.kind == "pending":
-            continue
-        who = "Customer" if m.role == "user" else "Bot"
-        lines.append(f"{who}: {m.text}")
-        for c in m.citations or []:
-            lines.append(f"    [{c['n']}] {c['title']} — {c['heading']} ({c['url']})")
-    return "\n".join(lines)
 
 
 def tried_articles(conversation: Conversation) -> list[str]:

@@ -3,7 +3,12 @@
 Ticket pages call `chat_transcript(conversation_id, stored_text)` from their template (a
 Jinja global this package registers), so `tickets` never imports `chat`. The conversation's
 rows give times and citations; when they are gone, the text stored on the ticket is read
-line by line instead.
+line by line instead. That text is written by `transcript_of` below, so its format is
+known here only:
+
+    Customer: what the customer wrote
+    Bot: the answer
+        [1] Article title — Section heading (/kb/slug#anchor)
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ from portal.web import safe_next_url
 
 # Enough to see how the chat ended; the rest is one click away.
 LAST_TURNS = 4
-_SPEAKER = re.compile(r"^(Customer|You|Bot|Assistant)\s*:\s?(.*)$", re.IGNORECASE)
+CUSTOMER_LABEL, BOT_LABEL = "Customer", "Bot"
+CITATION_INDENT = "    "
+# Stored text may also name the speakers You and Assistant; read as the customer and the bot.
+_SPEAKERS = {CUSTOMER_LABEL: "customer", "You": "customer", BOT_LABEL: "bot", "Assistant": "bot"}
+_SPEAKER = re.compile(r"^(" + "|".join(_SPEAKERS) + r")\s*:\s?(.*)$", re.IGNORECASE)
 _CITED_LINE = re.compile(r"^\s+\[(\d{1,2})\]\s+(.*?)(?:\s+\((/[^)\s]*)\))?\s*$")
 
 
@@ -38,7 +47,7 @@ class Turn:
 
     @property
     def who(self) -> str:
-        return "Customer" if self.speaker == "customer" else "Bot"
+        return CUSTOMER_LABEL if self.speaker == "customer" else BOT_LABEL
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,22 @@ def _cited_title(citation: dict[str, str]) -> str:
     return f"{title} — {heading}" if heading and heading != title else title
 
 
+def transcript_of(conversation: Conversation) -> str:
+    """The conversation as the text stored on the ticket it is handed off to."""
+    lines = []
+    for m in conversation.messages:
+        if m.kind == "pending":
+            continue
+        who = CUSTOMER_LABEL if m.role == "user" else BOT_LABEL
+        lines.append(f"{who}: {m.text}")
+        for c in m.citations or []:
+            lines.append(f"{CITATION_INDENT}[{c['n']}] {c['title']} — {c['heading']} "
+                         f"({c['url']})")
+    return "\n".join(lines)
+
+
 def _from_text(text: str) -> list[Turn]:
-    """Read the stored "Customer: …" / "Bot: …" lines (the format chat's hand-off writes)."""
+    """Read the text `transcript_of` stored, line by line."""
     turns: list[Turn] = []
     for line in text.splitlines():
         cited = _CITED_LINE.match(line)
@@ -97,8 +120,7 @@ def _from_text(text: str) -> list[Turn]:
             turns[-1].sources.append(Source(int(cited.group(1)), cited.group(2),
                                             _own_path(cited.group(3))))
         elif spoken:
-            who = "bot" if spoken.group(1).lower() in {"bot", "assistant"} else "customer"
-            turns.append(Turn(who, spoken.group(2)))
+            turns.append(Turn(_SPEAKERS[spoken.group(1).capitalize()], spoken.group(2)))
         elif turns:
             turns[-1].text += "\n" + line
         elif line.strip():

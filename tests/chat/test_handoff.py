@@ -78,6 +78,20 @@ def test_confirming_creates_the_ticket_with_transcript_and_articles(
     created = db.session.scalars(select(Event).where(
         Event.kind == str(EventKind.TICKET_CREATED))).one()
     assert created.conversation_id == conversation.id
+    # The stored text reads back as the chat was: it is all an agent has once the
+    # conversation's rows are gone.
+    from portal.chat import transcripts
+
+    def read(transcript: transcripts.Transcript | None) -> list[Any]:
+        assert transcript is not None
+        return [(turn.who, turn.text, [(s.number, s.url) for s in turn.sources])
+                for turn in transcript.turns]
+
+    from_text = read(transcripts.for_ticket(None, ticket.transcript))
+    # The rows go on after the hand-off (the bot says the ticket was created).
+    assert read(transcripts.for_ticket(conversation.id, None))[:len(from_text)] == from_text
+    assert [who for who, _, _ in from_text] == ["Customer", "Bot"]
+    assert any(sources for _, _, sources in from_text)
 
 
 def _say_no(client: Any) -> dict[str, Any]:
