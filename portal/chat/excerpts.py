@@ -20,7 +20,6 @@ class CitedSection:
     title: str
     heading: str
     url: str
-    category: str
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,6 @@ class AnswerExcerpt:
     feedback: str | None
     # The customer's messages after the answer, in order: what happened next in their words.
     afterwards: tuple[str, ...]
-    handoff_reason: str | None
     ticket_id: int | None
 
 
@@ -46,7 +44,7 @@ def _cited(raw: dict[str, object]) -> CitedSection:
 
     # Citations link inside the portal; anything else stored there is not followed.
     url = safe_next_url(text("url"), "")
-    return CitedSection(text("slug"), text("title"), text("heading"), url, text("category"))
+    return CitedSection(text("slug"), text("title"), text("heading"), url)
 
 
 def _excerpt(conversation: Conversation, messages: list[Message]) -> AnswerExcerpt | None:
@@ -59,8 +57,7 @@ def _excerpt(conversation: Conversation, messages: list[Message]) -> AnswerExcer
     later = tuple(m.text for m in messages[last + 1:] if m.role == "user" and m.text)
     return AnswerExcerpt(conversation.id, question, answer.text, answer.kind,
                          tuple(_cited(c) for c in answer.citations or [] if isinstance(c, dict)),
-                         answer.feedback, later, conversation.handoff_reason,
-                         conversation.ticket_id)
+                         answer.feedback, later, conversation.ticket_id)
 
 
 def answer_excerpts(conversation_ids: Iterable[int]) -> dict[int, AnswerExcerpt]:
