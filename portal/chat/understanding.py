@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import yaml
 
-from portal.chat import flow
+from portal.chat import flow, ranking
 from portal.kb import services as kb_services
 
 EXEMPLARS_FILE = Path(__file__).with_name("exemplars.yml")
@@ -232,7 +232,12 @@ def retrieval_text(message: str) -> str:
         return message
     asking = next((s for s in sentences if s.endswith("?") or _QUESTION_OPENING.match(s)),
                   None)
-    return f"{asking}\n{message}" if asking else message
+    # "My furnace keeps kicking on and off all evening. Is the thermostat doing that?": a
+    # question that points back at the rest of the message is no subject of its own; the
+    # message is read whole.
+    if asking is None or leans_on_topic(asking):
+        return message
+    return f"{asking}\n{message}"
 
 
 def announces_new_topic(message: str) -> bool:
@@ -249,7 +254,7 @@ def classify_wording(
     scores = classifier().scores(vector)
     if flow.asks_for_person(message):
         return TurnKind.PERSON, None, scores
-    topic = flow.sensitive_topic(message, topics)
+    topic = sensitive_request(message, topics)
     if topic:
         return TurnKind.SENSITIVE, topic, scores
     if asks_for_person_in_a_sentence(message):
@@ -264,6 +269,29 @@ def classify_wording(
 
 def sentences_of(message: str) -> list[str]:
     return [s.strip(" ,-") for s in re.split(r"(?<=[.!?])\s+", message.strip()) if s.strip(" ,-")]
+
+
+# A sentence asking for information ("what is your refund policy?", "what do I lose if I
+# delete my account?") rather than for the thing itself ("I want that money back", "please
+# delete my account", "can you refund me?").
+_INFORMATION_QUESTION = re.compile(r"^\W*(what|how|where|when|why|which|who)\b", re.I)
+
+
+def sensitive_request(message: str, topics: dict[str, tuple[str, ...]]) -> str | None:
+    """The sensitive topic the message asks a person to act on, if any.
+
+    A sensitive phrase hands off whatever the KB holds, so it must be a request: asked as a
+    question about how it works, the subject is the KB's to answer (the hand-off stays
+    offered). Read per sentence: "Why did you charge me twice? I want a refund." asks.
+    """
+    topic = flow.sensitive_topic(message, topics)
+    if topic is None:
+        return None
+    phrases = {topic: topics[topic]}
+    carrying = [s for s in sentences_of(message) if flow.sensitive_topic(s, phrases)]
+    if carrying and all(_INFORMATION_QUESTION.match(s) for s in carrying):
+        return None
+    return topic
 
 
 # A longer message describes a problem; its "can anyone help?" asks for an answer, not for
@@ -302,6 +330,13 @@ def reports_answer_failed(message: str, answer_text: str) -> bool:
     return len(echoed) >= ECHOED_ANSWER_WORDS
 
 
+
+
+def points_elsewhere(reading: Reading, articles: set[str]) -> bool:
+    """Whether a reading found something close (a chunk past the KB's "nothing here"
+    cosine) and it is not one of these articles."""
+    return (bool(reading.slugs) and reading.top_cosine >= ranking.MIN_TOP_COSINE
+            and reading.slugs[0] not in articles)
 
 
 def topic_articles(history: Sequence[PriorTurn]) -> set[str]:
@@ -385,9 +420,12 @@ def understand(
     elif asks_something(message):
         # A question of its own, however short, is a new topic, unless only the topic
         # answers it, from the very article the topic was helped with ("where does the
-        # power link go?" after the installation steps).
+        # power link go?" after the installation steps), and read alone it points nowhere
+        # else: "do you sell radiator valves?" after a temperature answer finds other
+        # articles closer than the topic's, which the topic's question only outweighs.
         follow = (together_sure and not alone_sure and bool(together.slugs)
-                  and together.slugs[0] in topic_articles(history))
+                  and together.slugs[0] in topic_articles(history)
+                  and not points_elsewhere(alone, topic_articles(history)))
     else:
         # A statement ("the light is orange but the radiators are cold") continues the
         # topic when only the topic gives it an answer.
@@ -397,15 +435,16 @@ def understand(
         if rewritten:
             together_text, together = rewritten, retrieve(rewritten, None)
         return Turn(TurnKind.FOLLOW_UP, together_text, together, topic=[*topic, message],
-                    scores=scores, own_support=own_support(vector, together))
+                    scores=scores, own_support=own_support(message, vector, together))
     return Turn(TurnKind.QUESTION, alone_text, alone, topic=[message], scores=scores)
 
 
-# How much of the top article a follow-up is compared with: its sentences, first ones first
-# (the cap bounds the embedding time of a long article).
-SUPPORT_SENTENCES = 48
+# How much of the top article a follow-up is compared with: the sentences sharing the most
+# words with it, then the first ones (the cap bounds the embedding time of a long article;
+# halved from 48, the shared dev conversations decide the same).
+SUPPORT_SENTENCES = 24
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
-# Embedding an article's sentences is most of a follow-up's time (about 150 ms for 48 on
+# Embedding an article's sentences is most of a follow-up's time (about 75 ms for 24 on
 # one core) and the same articles answer most follow-ups: each process keeps the vectors of
 # the sentences it has embedded (about 1.5 kB each; stale ones just age out).
 SENTENCE_VECTORS_KEPT = 10_000
@@ -418,7 +457,7 @@ def sentence_vectors(sentences: Sequence[str]) -> np.ndarray:
     return vectors
 
 
-def own_support(vector: np.ndarray, reading: Any) -> float | None:
+def own_support(message: str, vector: np.ndarray, reading: Any) -> float | None:
     """The best cosine between the follow-up message alone and any sentence of the top
     article (all of it: the passages retrieved for the topic's reading are the topic's,
     not necessarily the ones about the follow-up); None when nothing was retrieved."""
@@ -432,6 +471,10 @@ def own_support(vector: np.ndarray, reading: Any) -> float | None:
                  for part in _SENTENCE_BREAK.split(text) if len(part.split()) >= 3]
     if not sentences:
         return None
+    if len(sentences) > SUPPORT_SENTENCES:
+        words = set(kb_services.search_terms(message))
+        # A stable sort: sentences sharing no word with the message stay in article order.
+        sentences.sort(key=lambda s: -len(words & set(kb_services.search_terms(s))))
     try:
         matrix = sentence_vectors(sentences[:SUPPORT_SENTENCES])
     except kb_services.EmbeddingUnavailable:
@@ -448,7 +491,7 @@ def _by_rules_alone(
     topic = topic_questions(history)
     if flow.asks_for_person(message):
         return Turn(TurnKind.PERSON, topic=topic or [message])
-    sensitive = flow.sensitive_topic(message, topics)
+    sensitive = sensitive_request(message, topics)
     if sensitive:
         return Turn(TurnKind.SENSITIVE, sensitive_topic=sensitive, topic=[message])
     if topic and leans_on_topic(message):

@@ -30,19 +30,21 @@ class Retrieval:
     reading (the text that carries a newline)."""
 
     def __init__(self, alone: float = 0.9, together: float = 0.9, cosine: float = 0.6,
-                 together_top: str = "reset-hub") -> None:
+                 together_top: str = "reset-hub", alone_top: str = "somewhere-else",
+                 alone_cosine: float | None = None) -> None:
         self.alone, self.together, self.cosine = alone, together, cosine
-        self.together_top = together_top
+        self.together_top, self.alone_top = together_top, alone_top
+        self.alone_cosine = cosine if alone_cosine is None else alone_cosine
         self.texts: list[str] = []
 
     def __call__(self, text: str, vector: Any) -> Reading:
         self.texts.append(text)
         if "\n" in text:
             return Reading(self.together, self.cosine, [self.together_top])
-        return Reading(self.alone, self.cosine, ["somewhere-else"])
+        return Reading(self.alone, self.alone_cosine, [self.alone_top])
 
 
-def turn(message: str, history: list[PriorTurn] | None = None, **retrieval: float) -> Any:
+def turn(message: str, history: list[PriorTurn] | None = None, **retrieval: Any) -> Any:
     return understand(message, history or [], retrieve=Retrieval(**retrieval),
                       topics=flow.DEFAULT_SENSITIVE_TOPICS, answer_threshold=THRESHOLD)
 
@@ -198,8 +200,18 @@ def test_a_short_question_only_the_topic_article_answers_follows_the_topic(app: 
     with app.app_context():
         # Asked as a question, but alone the KB is unsure, and the topic's reading is sure
         # from the article the topic was answered with.
-        result = turn("where does the little pin go?", ANSWERED, alone=0.2, together=0.8)
+        result = turn("where does the little pin go?", ANSWERED, alone=0.2, together=0.8,
+                      alone_top="reset-hub")
         assert result.kind == TurnKind.FOLLOW_UP
+        # Alone it finds nothing close at all: the topic is all it can be about.
+        result = turn("where does the little pin go?", ANSWERED, alone=0.2, together=0.8,
+                      alone_cosine=0.2)
+        assert result.kind == TurnKind.FOLLOW_UP
+        # Alone it points at another article, unsure: the topic's question is what makes
+        # the topic's reading sure ("do you sell radiator valves?" after a temperature
+        # answer), so it is a question of its own.
+        result = turn("do you sell smart radiator valves?", ANSWERED, alone=0.2, together=0.8)
+        assert result.kind == TurnKind.QUESTION
         # The topic's reading finding some other article is no reason to follow it.
         result = turn("where does the little pin go?", ANSWERED, alone=0.2, together=0.8,
                       together_top="another-article")
@@ -230,3 +242,37 @@ def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypat
     assert np.allclose(again, expected[::-1], atol=1e-6)
     # The follow-up after the next one finds the article's sentences already embedded.
     assert embedded == sentences
+
+
+@pytest.mark.parametrize("message", [
+    "what is your policy on refunds for Plus?",
+    "What do I lose if I delete my account for good?",
+    "how long does a refund take to reach my card",
+])
+def test_asking_how_a_sensitive_subject_works_is_a_question(app: Any, message: str) -> None:
+    # The KB answers these; the hand-off stays offered with the answer.
+    with app.app_context():
+        assert turn(message, alone=0.9).kind == TurnKind.QUESTION
+
+
+@pytest.mark.parametrize(("message", "topic"), [
+    ("You took 44 pounds off me for a renewal I never asked for. I want that money back.",
+     "refund"),
+    ("Why did you charge me twice? I want the second one refunded.", "refund"),
+    ("can you refund the renewal please", "refund"),
+    ("right, please delete my account and everything you hold on me", "account_deletion"),
+])
+def test_asking_for_a_sensitive_thing_hands_off(app: Any, message: str, topic: str) -> None:
+    with app.app_context():
+        result = turn(message, alone=0.9)
+        assert result.kind == TurnKind.SENSITIVE and result.sensitive_topic == topic
+
+
+def test_a_question_pointing_back_at_its_own_message_is_no_subject_line() -> None:
+    from portal.chat.understanding import retrieval_text
+
+    asked = "We're away over Christmas. What's the best way to set the heating?"
+    assert retrieval_text(asked) == f"What's the best way to set the heating?\n{asked}"
+    described = ("My furnace keeps kicking on and off all evening. Is the thermostat doing "
+                 "that?")
+    assert retrieval_text(described) == described
