@@ -80,12 +80,15 @@ class Suggestion:
 
 
 def suggest(text: str, *, audiences: Sequence[str] = kb_services.STAFF_AUDIENCES,
-            retrieval: Retrieval | None = None, greeting: str = "") -> Suggestion:
-    """The three KB sections that fit `text` best and a reply drafted from them.
+            retrieval: Retrieval | None = None, vector: list[float] | None = None,
+            greeting: str = "") -> Suggestion:
+    """The three KB sections that fit `text` best and a reply drafted from them (`vector`:
+    the text's embedding when the caller has it).
 
     The draft is the chatbot's cited composition from the top articles, then the other
     suggested articles as further reading, so every suggestion the agent sees is cited."""
-    found = retrieval or retrieve(text, audiences=tuple(audiences), text_signals=False)
+    found = retrieval or retrieve(text, audiences=tuple(audiences), vector=vector,
+                                  text_signals=False)
     sources = found.sources[:SUGGESTED_ARTICLES]
     articles = [
         SuggestedArticle(
@@ -158,10 +161,13 @@ def assist(ticket: Any, thread: Sequence[Any] | None = None) -> Assist:
     messages = customer_messages(ticket, thread)
     key, text = messages[-1]
     basis = _basis(key, text)
-    row = db.session.scalar(select(CopilotDraft).where(
-        CopilotDraft.ticket_id == ticket.id, CopilotDraft.basis == basis))
+    # One row per customer message: few, read once for the cache, the earlier moods and the
+    # drafts left undecided.
+    drafts = list(db.session.scalars(select(CopilotDraft).where(
+        CopilotDraft.ticket_id == ticket.id).order_by(CopilotDraft.id)))
+    row = next((d for d in drafts if d.basis == basis), None)
     if row is None:
-        row = _compute(ticket, thread, messages, basis)
+        row = _compute(ticket, thread, messages, basis, drafts)
     elif row.similar is None:
         # Meilisearch was down when the row was computed: look again.
         row.similar = similar_tickets.nearest(ticket)
@@ -176,19 +182,25 @@ def assist(ticket: Any, thread: Sequence[Any] | None = None) -> Assist:
 
 
 def _compute(ticket: Any, thread: Sequence[Any], messages: list[tuple[str, str]],
-             basis: str) -> CopilotDraft:
+             basis: str, drafts: Sequence[CopilotDraft]) -> CopilotDraft:
     key, text = messages[-1]
     name = (ticket.requester_name or "").split(" ")[0]
+    # The problem as first stated is embedded once, for the similar tickets and, while the
+    # description is the latest message, for the articles too (the model reads the first
+    # 256 word pieces, well inside the characters `problem_text` keeps).
+    problem_vector = similar_tickets.problem_vector(ticket)
     suggestion = suggest(_query_text(ticket, key, text),
+                         vector=problem_vector if key == "d" else None,
                          greeting=f"Hi {name}," if name else "Hi,")
-    moods = _moods(ticket, messages)
+    moods = _moods(ticket, messages, drafts[-1] if drafts else None)
     row = CopilotDraft(
         ticket_id=ticket.id, basis=basis,
         summary=summaries.summarise(ticket, thread, [t for _k, t in messages]),
         articles=[a.__dict__ for a in suggestion.articles], draft=suggestion.draft,
-        moods=moods, similar=similar_tickets.nearest(ticket), created_at=utcnow(),
+        moods=moods, similar=similar_tickets.nearest(ticket, problem_vector),
+        created_at=utcnow(),
     )
-    _discard_unused(ticket.id, thread)
+    _discard_unused([d for d in drafts if d.outcome is None], thread)
     db.session.add(row)
     try:
         db.session.commit()
@@ -203,12 +215,11 @@ def _compute(ticket: Any, thread: Sequence[Any], messages: list[tuple[str, str]]
     return row
 
 
-def _moods(ticket: Any, messages: list[tuple[str, str]]) -> list[list[Any]]:
+def _moods(ticket: Any, messages: list[tuple[str, str]],
+           previous: CopilotDraft | None) -> list[list[Any]]:
     """Each customer message's tone. Only a message never scored costs an embedding: the
     earlier ones are in the ticket's previous copilot row, the latest one on the ticket."""
     known: dict[str, list[Any]] = {}
-    previous = db.session.scalar(select(CopilotDraft).where(CopilotDraft.ticket_id == ticket.id)
-                                 .order_by(CopilotDraft.id.desc()).limit(1))
     if previous is not None:
         known = {str(m[0]): list(m) for m in previous.moods}
     latest = messages[-1][0]
@@ -225,11 +236,9 @@ def _moods(ticket: Any, messages: list[tuple[str, str]]) -> list[list[Any]]:
     return found
 
 
-def _discard_unused(ticket_id: int, thread: Sequence[Any]) -> None:
+def _discard_unused(pending: Sequence[CopilotDraft], thread: Sequence[Any]) -> None:
     """Drafts left without a decision once the ticket moved on: an agent replied some other
     way, so the draft was not used."""
-    pending = db.session.scalars(select(CopilotDraft).where(
-        CopilotDraft.ticket_id == ticket_id, CopilotDraft.outcome.is_(None))).all()
     for row in pending:
         replied = any(m.from_staff and str(m.kind) == "reply" and m.created_at >= row.created_at
                       for m in thread)

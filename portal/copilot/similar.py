@@ -23,6 +23,7 @@ from typing import Any
 from portal.kb.services import (
     EMBEDDER,
     TASK_TIMEOUT_MS,
+    EmbeddingUnavailable,
     EngineApiError,
     EngineUnavailable,
     ensure_vector_index,
@@ -136,12 +137,22 @@ def reindex(ticket_ids: Sequence[int], *, batch: int = 64,
 # --- finding them ------------------------------------------------------------------------
 
 
-def nearest(ticket: Any) -> list[list[Any]] | None:
+def problem_vector(ticket: Any) -> list[float] | None:
+    """The embedding of `problem_text(ticket)`, or None when the model is missing."""
+    try:
+        return get_embedder().encode_query(problem_text(ticket))
+    except EmbeddingUnavailable:
+        return None
+
+
+def nearest(ticket: Any, vector: list[float] | None = None) -> list[list[Any]] | None:
     """[ticket id, cosine] of the closest solved tickets, or None when Meilisearch is down
-    (so the next open tries again)."""
+    (so the next open tries again). `vector` is the embedding of `problem_text(ticket)` when
+    the caller already has it."""
     try:
         ensure_index()
-        vector = get_embedder().encode_query(problem_text(ticket))
+        if vector is None:
+            vector = get_embedder().encode_query(problem_text(ticket))
         found = get_engine().post_json(f"indexes/{_index_uid()}/search", {
             "q": "", "vector": vector, "hybrid": {"embedder": EMBEDDER, "semanticRatio": 1.0},
             "limit": CANDIDATES + 1, "showRankingScore": True, "attributesToRetrieve": ["id"],
