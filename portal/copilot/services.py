@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.chat.services import Retrieval, compose, retrieve
 from portal.clock import utcnow
+from portal.copilot import ranking
 from portal.copilot import similar as similar_tickets
 from portal.copilot import summary as summaries
 from portal.copilot.models import CopilotDraft, DraftOutcome
@@ -89,7 +90,7 @@ def suggest(text: str, *, audiences: Sequence[str] = kb_services.STAFF_AUDIENCES
     suggested articles as further reading, so every suggestion the agent sees is cited."""
     found = retrieval or retrieve(text, audiences=tuple(audiences), vector=vector,
                                   text_signals=False)
-    sources = found.sources[:SUGGESTED_ARTICLES]
+    sources = ranking.reranked(text, found)[:SUGGESTED_ARTICLES]
     articles = [
         SuggestedArticle(
             slug=s.slug, title=s.title, heading=s.passages[0].heading if s.passages else "",

@@ -153,34 +153,40 @@ def _fetch_documents(client: Any, *, uid: str, params: dict[str, Any]) -> Any:
     return client.index(uid).get_documents(params)
 
 
-def _cached_vectors(slugs: Sequence[str]) -> dict[str, list[float]]:
-    """Vectors already in the index, by text hash."""
+def _vector_documents(slugs: Sequence[str], fields: list[str]
+                      ) -> Iterable[tuple[dict[str, Any], list[float]]]:
+    """The chunks of these articles with their stored vector, page by page."""
     uid = _index_uid()
-    cached: dict[str, list[float]] = {}
     for start in range(0, len(slugs), 100):
         batch = slugs[start : start + 100]
         offset = 0
         while True:
-            params = {
-                "filter": _filter_in("slug", batch),
-                "fields": ["text_hash", "_vectors"],
-                "retrieveVectors": True,
-                "limit": 1000,
-                "offset": offset,
-            }
+            params = {"filter": _filter_in("slug", batch), "fields": [*fields, "_vectors"],
+                      "retrieveVectors": True, "limit": 1000, "offset": offset}
             result = get_engine().call(partial(_fetch_documents, uid=uid, params=params))
             for doc in result.results:
                 data = dict(doc)
-                vectors = data.get("_vectors") or {}
-                entry = vectors.get(EMBEDDER)
+                entry = (data.get("_vectors") or {}).get(EMBEDDER)
                 embeddings = entry.get("embeddings") if isinstance(entry, dict) else entry
-                if embeddings and data.get("text_hash"):
-                    first = embeddings[0] if isinstance(embeddings[0], list) else embeddings
-                    cached[data["text_hash"]] = first
+                if embeddings:
+                    yield data, embeddings[0] if isinstance(embeddings[0], list) else embeddings
             offset += len(result.results)
             if offset >= result.total or not result.results:
                 break
-    return cached
+
+
+def _cached_vectors(slugs: Sequence[str]) -> dict[str, list[float]]:
+    """Vectors already in the index, by text hash."""
+    return {data["text_hash"]: vector
+            for data, vector in _vector_documents(slugs, ["text_hash"]) if data.get("text_hash")}
+
+
+def article_chunk_vectors(slugs: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each article's chunk embeddings as stored in the index (one row per chunk)."""
+    rows: dict[str, list[list[float]]] = {}
+    for data, vector in _vector_documents(list(slugs), ["slug"]):
+        rows.setdefault(str(data.get("slug", "")), []).append(vector)
+    return {slug: np.asarray(vectors, dtype=np.float32) for slug, vectors in rows.items()}
 
 
 def index_article_chunks(articles: list[ParsedArticle]) -> None:
@@ -548,7 +554,7 @@ def word_pieces(text: str) -> int:
 
 
 __all__ = [
-    "Passage", "delete_article_chunks", "index_article_chunks",
+    "Passage", "article_chunk_vectors", "delete_article_chunks", "index_article_chunks",
     "keyword_query", "search_passages", "MAX_WORD_PIECES",
 ]
 
