@@ -8,16 +8,15 @@ retrieval, unchanged) are ordered again by their score plus how close the ticket
 sentences come to the article: for each sentence its nearest chunk of the article, and the
 mean of the three nearest sentences.
 
-Measured with `portal eval` on the TechQA dev set, weight and sentence count chosen on one
-half and checked on the other (docs/copilot.md#evaluation).
+Measured with `portal eval` on the TechQA dev set, the weight chosen on one half and checked
+on the other (docs/copilot.md#evaluation).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-
-import numpy as np
+from collections.abc import Sequence
 
 from portal.chat.services import Retrieval, Source
 from portal.kb import services as kb_services
@@ -32,8 +31,8 @@ MATCHED_SENTENCES = 3
 # one half of the TechQA dev set (the middle of the range, 5-12, that ranked best there; the
 # other half's range was the same), see docs/copilot.md.
 SENTENCE_WEIGHT = 8.0
-# A long description's first sentences say what is wrong; log lines further down add
-# embeddings but rarely the answer.
+# Bounds what a long description (a pasted log) costs in embeddings; its first lines
+# state the problem.
 MAX_SENTENCES = 12
 MIN_SENTENCE_WORDS = 3
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n")
@@ -56,23 +55,19 @@ def reranked(text: str, found: Retrieval) -> list[Source]:
     if len(head) < 2 or not sentences or found.degraded:
         return sources
     try:
-        chunks = kb_services.article_chunk_vectors([s.slug for s in head])
-        sentence_vectors = np.asarray(kb_services.embed_texts(sentences), dtype=np.float32)
+        nearest = kb_services.nearest_chunk_cosines(kb_services.embed_texts(sentences),
+                                                    [s.slug for s in head])
     except (kb_services.EngineUnavailable, kb_services.EmbeddingUnavailable,
             kb_services.EngineApiError):
         log.warning("copilot: articles left in the chat's order", exc_info=True)
         return sources
-    closeness = {s.slug: sentence_closeness(sentence_vectors, chunks.get(s.slug))
-                 for s in head}
-    head.sort(key=lambda s: s.score + SENTENCE_WEIGHT * closeness[s.slug], reverse=True)
+    head.sort(key=lambda s: s.score + SENTENCE_WEIGHT * closeness(nearest.get(s.slug, [])),
+              reverse=True)
     return head + sources[RERANKED_ARTICLES:]
 
 
-def sentence_closeness(sentences: np.ndarray, chunks: np.ndarray | None) -> float:
-    """The mean, over the `MATCHED_SENTENCES` sentences nearest the article, of each one's
-    cosine to its nearest chunk (unit vectors: the dot product is the cosine)."""
-    if chunks is None or not len(chunks):
-        return 0.0
-    nearest = (sentences @ chunks.T).max(axis=1)
-    return float(np.sort(nearest)[::-1][:MATCHED_SENTENCES].mean())
-
+def closeness(sentence_cosines: Sequence[float]) -> float:
+    """The mean of the `MATCHED_SENTENCES` best of the ticket's sentences' cosines to their
+    nearest chunk of one article."""
+    best = sorted(sentence_cosines, reverse=True)[:MATCHED_SENTENCES]
+    return sum(best) / len(best) if best else 0.0

@@ -153,40 +153,34 @@ def _fetch_documents(client: Any, *, uid: str, params: dict[str, Any]) -> Any:
     return client.index(uid).get_documents(params)
 
 
-def _vector_documents(slugs: Sequence[str], fields: list[str]
-                      ) -> Iterable[tuple[dict[str, Any], list[float]]]:
-    """The chunks of these articles with their stored vector, page by page."""
+def _cached_vectors(slugs: Sequence[str]) -> dict[str, list[float]]:
+    """Vectors already in the index, by text hash."""
     uid = _index_uid()
+    cached: dict[str, list[float]] = {}
     for start in range(0, len(slugs), 100):
         batch = slugs[start : start + 100]
         offset = 0
         while True:
-            params = {"filter": _filter_in("slug", batch), "fields": [*fields, "_vectors"],
-                      "retrieveVectors": True, "limit": 1000, "offset": offset}
+            params = {
+                "filter": _filter_in("slug", batch),
+                "fields": ["text_hash", "_vectors"],
+                "retrieveVectors": True,
+                "limit": 1000,
+                "offset": offset,
+            }
             result = get_engine().call(partial(_fetch_documents, uid=uid, params=params))
             for doc in result.results:
                 data = dict(doc)
-                entry = (data.get("_vectors") or {}).get(EMBEDDER)
+                vectors = data.get("_vectors") or {}
+                entry = vectors.get(EMBEDDER)
                 embeddings = entry.get("embeddings") if isinstance(entry, dict) else entry
-                if embeddings:
-                    yield data, embeddings[0] if isinstance(embeddings[0], list) else embeddings
+                if embeddings and data.get("text_hash"):
+                    first = embeddings[0] if isinstance(embeddings[0], list) else embeddings
+                    cached[data["text_hash"]] = first
             offset += len(result.results)
             if offset >= result.total or not result.results:
                 break
-
-
-def _cached_vectors(slugs: Sequence[str]) -> dict[str, list[float]]:
-    """Vectors already in the index, by text hash."""
-    return {data["text_hash"]: vector
-            for data, vector in _vector_documents(slugs, ["text_hash"]) if data.get("text_hash")}
-
-
-def article_chunk_vectors(slugs: Sequence[str]) -> dict[str, np.ndarray]:
-    """Each article's chunk embeddings as stored in the index (one row per chunk)."""
-    rows: dict[str, list[list[float]]] = {}
-    for data, vector in _vector_documents(list(slugs), ["slug"]):
-        rows.setdefault(str(data.get("slug", "")), []).append(vector)
-    return {slug: np.asarray(vectors, dtype=np.float32) for slug, vectors in rows.items()}
+    return cached
 
 
 def index_article_chunks(articles: list[ParsedArticle]) -> None:
@@ -333,6 +327,23 @@ def search_passages(
     subject_hits = results[1]["hits"] if subject else vector_hits
     return rerank(query, keyword_hits, vector_hits, subject_hits, vector, subject_vector,
                   limit=limit)
+
+
+def nearest_chunk_cosines(vectors: Sequence[Sequence[float]], slugs: Sequence[str]
+                          ) -> dict[str, list[float]]:
+    """Each vector's cosine to its nearest chunk of each article: one vector search per
+    vector among those articles' chunks (no vector leaves the index)."""
+    searches = [{"indexUid": _index_uid(), "q": "", "vector": [float(x) for x in vector],
+                 "hybrid": {"embedder": EMBEDDER, "semanticRatio": 1.0},
+                 "filter": _filter_in("slug", slugs), "limit": 50 * len(slugs),
+                 "showRankingScore": True, "attributesToRetrieve": ["slug"]} for vector in vectors]
+    nearest = {slug: [-1.0] * len(searches) for slug in slugs}
+    for row, result in enumerate(get_engine().post_json("multi-search", {"queries": searches})
+                                 ["results"] if searches else []):
+        for hit in result["hits"]:
+            cosines = nearest[hit["slug"]]
+            cosines[row] = max(cosines[row], 2.0 * float(hit["_rankingScore"]) - 1.0)
+    return nearest
 
 
 # What a passage needs (not the vector, the text's hash or position).
@@ -554,7 +565,7 @@ def word_pieces(text: str) -> int:
 
 
 __all__ = [
-    "Passage", "article_chunk_vectors", "delete_article_chunks", "index_article_chunks",
+    "Passage", "nearest_chunk_cosines", "delete_article_chunks", "index_article_chunks",
     "keyword_query", "search_passages", "MAX_WORD_PIECES",
 ]
 

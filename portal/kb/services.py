@@ -26,9 +26,9 @@ from portal.kb.chunks import (  # noqa: F401  # noqa: F401
     STOPWORDS,
     TASK_TIMEOUT_MS,
     Passage,
-    article_chunk_vectors,
     content_words,
     ensure_vector_index,
+    nearest_chunk_cosines,
     rare_word_coverage,
     search_passages,
     spelling_corrections,
@@ -77,8 +77,8 @@ __all__ = [
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
     "related_articles", "search_articles", "search_degraded", "search_health",
     "search_passages", "sync_content", "visible_audiences", "pending_count", "replay_pending",
-    # the copilot re-reads the chat's best articles chunk by chunk
-    "article_chunk_vectors",
+    # the copilot re-reads the chat's best articles sentence by sentence
+    "nearest_chunk_cosines",
     # a Meilisearch index embedded as the passages are (the copilot's solved tickets)
     "EMBEDDER", "TASK_TIMEOUT_MS", "EngineApiError", "EngineUnavailable", "ensure_vector_index",
     "get_embedder", "get_engine",
