@@ -118,3 +118,31 @@ def test_copilot_is_ready_before_the_agent_opens_the_ticket(app, indexed_kb, kb_
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(CopilotDraft)
                              .where(CopilotDraft.ticket_id == ticket.id)) == 2
+
+
+def test_the_problem_is_embedded_once_for_the_articles_and_the_similar_tickets(
+        app, solved, make_user, new_ticket, monkeypatch):
+    from portal.kb.embedding import Embedder
+
+    asked: list[str] = []
+    real_encode, real_query = Embedder.encode, Embedder.encode_query
+
+    def encode(self, texts):
+        asked.extend(texts)
+        return real_encode(self, texts)
+
+    def encode_query(self, text):
+        asked.append(text)
+        return real_query(self, text)
+
+    monkeypatch.setattr(Embedder, "encode", encode)
+    monkeypatch.setattr(Embedder, "encode_query", encode_query)
+    # Computed when the customer writes (the hook runs inline here).
+    ticket = new_ticket(make_user(Role.CUSTOMER, name="Dana Other"),
+                        subject="No reset link email",
+                        description="I requested a new password but the reset email did not "
+                                    "arrive. What can I do?", category="account")
+    row = db.session.scalar(select(CopilotDraft).where(CopilotDraft.ticket_id == ticket.id))
+    assert row is not None and [s[0] for s in row.similar] == [solved.id]
+    assert row.articles[0]["slug"] == "reset-password"
+    assert asked.count(similar.problem_text(ticket)) == 1
