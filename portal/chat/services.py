@@ -31,6 +31,7 @@ from portal.chat.excerpts import answer_excerpts as answer_excerpts
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
 from portal.chat.retrieval import Source as Source
+from portal.chat.transcripts import CUSTOMER_LABEL as CUSTOMER_LABEL
 from portal.chat.transcripts import transcript_of as transcript_of
 from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier
 from portal.chat.understanding import PriorTurn, Turn, TurnKind

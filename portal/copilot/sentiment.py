@@ -21,7 +21,7 @@ import yaml
 
 from portal.chat.services import ExemplarClassifier, sentences_of
 from portal.kb import services as kb_services
-from portal.tickets.services import Mood
+from portal.tickets.services import NEGATIVE, NEUTRAL, Mood
 
 EXEMPLARS_FILE = Path(__file__).with_name("sentiment.yml")
 LABELS = ("calm", "frustrated", "urgent")
@@ -117,6 +117,6 @@ def score_message(text: str) -> Mood:
     except kb_services.EmbeddingUnavailable:
         examples = Reading(0.0, ())
     score = max(rules.score, examples.score)
-    label = "negative" if score >= NEGATIVE_FROM else "neutral"
-    triggers = rules.triggers + examples.triggers if label == "negative" else ()
+    label = NEGATIVE if score >= NEGATIVE_FROM else NEUTRAL
+    triggers = rules.triggers + examples.triggers if label == NEGATIVE else ()
     return Mood(label, min(score, 1.0), ", ".join(triggers))

@@ -232,7 +232,7 @@ def _moods(ticket: Any, messages: list[tuple[str, str]],
         if key not in known:
             mood = tickets.message_mood(text)
             known[key] = [key, mood.label, mood.score, mood.why] if mood else \
-                [key, "neutral", 0.0, ""]
+                [key, tickets.NEUTRAL, 0.0, ""]
         found.append(known[key])
     return found
 

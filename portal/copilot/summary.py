@@ -8,7 +8,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from portal.chat.services import asks_something, sentences_of, summarise_with_llm, terms
+from portal.chat.services import (
+    CUSTOMER_LABEL,
+    asks_something,
+    sentences_of,
+    summarise_with_llm,
+    terms,
+)
 from portal.kb import services as kb_services
 
 NEEDS_SENTENCES = 2
@@ -19,7 +25,7 @@ _TRIED = re.compile(
     r"\b(tried|trying|restarted|rebooted|reset|reinstall\w*|re-install\w*|already|followed"
     r"|checked|updated|upgraded|cleared|unplugged|replaced|turned (it |them )?(off|on)"
     r"|switched|changed|ran|did all|did everything|still)\b", re.I)
-_CUSTOMER_LINE = re.compile(r"^Customer:\s*(.+)$", re.M)
+_CUSTOMER_LINE = re.compile(rf"^{CUSTOMER_LABEL}:\s*(.+)$", re.M)
 
 
 def customer_sentences(description: str, transcript: str | None,

@@ -41,6 +41,8 @@ from portal.tickets.dispatch import RouteResult, route, routing_status
 from portal.tickets.errors import ConflictError, TicketError, TooManyTickets
 from portal.tickets.hooks import TicketChange, register_listener
 from portal.tickets.models import TIERS, tier_label
+from portal.tickets.moods import NEGATIVE as NEGATIVE
+from portal.tickets.moods import NEUTRAL as NEUTRAL
 from portal.tickets.moods import Mood, register_scorer
 from portal.tickets.moods import score as message_mood
 from portal.tickets.reading import (
