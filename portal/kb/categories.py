@@ -8,7 +8,7 @@ file and its comments stay as they were), and kept as a revision that can be res
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,13 @@ _CATEGORIES_KEY = re.compile(r"^categories\s*:")
 
 def category_name(slug: str) -> str:
     return site.current().category_name(slug)
+
+
+def category_names(slugs: Iterable[str]) -> dict[str, str]:
+    """Each category's name, from one look at the site file (each look checks the file on
+    disk: a results page with ten topics spent 0.7 ms on them one by one)."""
+    current = site.current()
+    return {slug: current.category_name(slug) for slug in slugs}
 
 
 def in_site_order(slugs: Sequence[str]) -> list[str]:

@@ -396,9 +396,13 @@ class Bm25:
         idf = {w: math.log(1 + (count - df + 0.5) / (df + 0.5)) for w, df in frequencies.items()}
         return cls(idf, total / max(count, 1))
 
-    def score(self, query_terms: set[str], counts: Counter[str]) -> float:
+    def score(self, query_terms: set[str], counts: Counter[str],
+              length: int | None = None) -> float:
+        """`length` is the document's number of terms, when known (counting a whole
+        article's terms was half of a question's reranking)."""
         k1, b = 1.2, 0.75
-        length = sum(counts.values())
+        if length is None:
+            length = sum(counts.values())
         norm = k1 * (1 - b + b * length / max(self.average_length, 1.0))
         raw = sum(
             self.idf.get(w, 0.0) * counts[w] * (k1 + 1) / (counts[w] + norm)
@@ -420,6 +424,9 @@ class _CorpusStats:
     # Every content word as written, for spelling correction (built on first use).
     words: Counter[str] = field(default_factory=Counter)
     speller: Speller | None = None
+    # Terms per chunk (by id) and per article (by slug), counted once here.
+    chunk_lengths: dict[str, int] = field(default_factory=dict)
+    article_lengths: dict[str, int] = field(default_factory=dict)
 
 
 _stats: dict[str, _CorpusStats] = {}
@@ -478,6 +485,8 @@ def _corpus_stats() -> _CorpusStats:
             chunk_bm25, Bm25.fit(article_terms.values()),
             title_bm25, article_terms, title_terms, chunk_terms,
             time.monotonic(), updated_at, words,
+            chunk_lengths={key: sum(c.values()) for key, c in chunk_terms.items()},
+            article_lengths={key: sum(c.values()) for key, c in article_terms.items()},
         )
         # Embedding every title now (short texts, well under a second for 2,000 articles)
         # spares the first questions from embedding their candidates' titles one by one.
@@ -546,9 +555,10 @@ def rerank(
             "subject_cosine": subject_cosine.get(chunk_id, subject_floor),
             "title_cosine": float(title_cosines[row, 0]),
             "title_subject_cosine": float(title_cosines[row, 1]),
-            "bm25": stats.chunks.score(query_terms, counts),
+            "bm25": stats.chunks.score(query_terms, counts, stats.chunk_lengths.get(chunk_id)),
             "article_bm25": stats.articles.score(query_terms,
-                                                 stats.article_terms.get(slug, counts)),
+                                                 stats.article_terms.get(slug, counts),
+                                                 stats.article_lengths.get(slug)),
             "title_bm25": stats.titles.score(query_terms, stats.title_terms.get(slug, Counter())),
         }
         score = (CHUNK_COSINE_WEIGHT * features["cosine"] + CHUNK_BM25_WEIGHT * features["bm25"]

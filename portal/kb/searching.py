@@ -108,13 +108,14 @@ def is_natural_query(text: str) -> bool:
 # "how do i canc" (still being typed) are for the keyword engine's prefix and typo matching.
 NATURAL_MIN_WORDS = 4
 NATURAL_MIN_CONTENT_WORDS = 2
-# Chunks fetched for a natural query, by meaning and in all: enough for three pages of
-# distinct articles. The chat's default depth (four times the passages kept) fetched 240
-# and ranked no better on the dev sets (search-dev hit@3 0.95 either way, TechQA
-# search-box hit@5 0.930 against 0.923) while moving four times the text. Fewer lose
-# answers: 30 ranked search-dev better (hit@3 0.975) but TechQA worse (hit@5 0.916, as
-# with 40 or 50).
-SEMANTIC_CHUNKS = 60
+# Chunks fetched for a natural query's first page, by meaning and in all (later pages fetch
+# more, see `_semantic_depth`). Meilisearch's vector search costs about in proportion to how
+# many chunks it returns (10,000 articles: 20 in ~3 ms, 60 in ~6 ms on this machine), the
+# largest part of a question's time after the embedding, and the reranking is in proportion
+# too. Against 60: search-dev hit@3 0.95 -> 0.975, WixQA search-box hit@5 0.988 -> 1.00,
+# TechQA 0.930 -> 0.916 (two of 142 questions). 15 lost more: TechQA 0.909, search-dev
+# hit@5 0.975.
+SEMANTIC_CHUNKS = 20
 # Below this cosine the best article is not close to what was asked (the chat hands off
 # there too, see chat.ranking.MIN_TOP_COSINE, and its answerable questions sit above 0.35).
 WEAK_COSINE = 0.35
@@ -215,9 +216,9 @@ def _semantic(
     text: str, audiences: Sequence[str], category: str | None, page: int, per_page: int
 ) -> SearchResults | None:
     """The bot's retrieval as a results page; None when it cannot run (keywords then)."""
+    depth = _semantic_depth(page, per_page)
     try:
-        passages = search_passages(text, audiences=tuple(audiences), limit=SEMANTIC_CHUNKS,
-                                   depth=SEMANTIC_CHUNKS)
+        passages = search_passages(text, audiences=tuple(audiences), limit=depth, depth=depth)
     except (EngineUnavailable, EngineApiError, EmbeddingUnavailable) as exc:
         log.warning("natural-language search fell back to keywords: %s", exc)
         return None
@@ -248,6 +249,12 @@ def _semantic(
         ))
     return SearchResults(text, hits, len(ranked), page, per_page, facets, category, False,
                          natural=True, weak=weak)
+
+
+def _semantic_depth(page: int, per_page: int) -> int:
+    """Chunks to fetch: enough for the first page, and about two per article up to the
+    page asked for (an article often has several chunks among the candidates)."""
+    return max(SEMANTIC_CHUNKS, 2 * page * per_page)
 
 
 def _summaries(slugs: Sequence[str], audiences: Sequence[str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from portal.accounts import services as accounts
 from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import sync
-from portal.kb.categories import category_name, in_site_order
+from portal.kb.categories import category_name, category_names, in_site_order
 from portal.kb.chunks import (  # noqa: F401  # noqa: F401
     EMBEDDER,
     STOPWORDS,
@@ -69,7 +69,8 @@ __all__ = [
     "ARTICLE_FEATURES", "RANKER_WEIGHTS", "RankedArticle", "article_features", "article_score",
     "rank_articles",
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
-    "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "content_words",
+    "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "category_name",
+    "category_names", "content_words",
     "RememberedVectors", "embed_texts", "embed_texts_remembered", "get_article",
     "is_table_row", "rare_word_coverage", "search_terms",
     "section_texts",

@@ -55,7 +55,7 @@ def search():
         query, audiences=_audiences(), category=category, page=_int_arg("page", 1)
     )
     search_id = services.new_search_id() if query else None
-    names = {c: services.category_name(c) for c in results.facets}
+    names = services.category_names(results.facets)
     fragment = (
         "kb/_results.html"
         if is_htmx() and request.headers.get("HX-Target") == "search-results"
