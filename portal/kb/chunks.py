@@ -15,8 +15,6 @@ its title, and title similarity.
 from __future__ import annotations
 
 import logging
-import math
-import re
 import threading
 import time
 from collections import Counter
@@ -33,6 +31,7 @@ from portal.kb.chunking import build_chunks
 from portal.kb.documents import ParsedArticle
 from portal.kb.embedding import DIMENSIONS, MAX_WORD_PIECES, get_embedder, text_hash
 from portal.kb.engine import get_engine
+from portal.kb.lexicon import Bm25, content_words, stem, terms
 from portal.kb.spelling import Speller
 
 log = logging.getLogger(__name__)
@@ -41,21 +40,6 @@ INDEX = "chunks"
 EMBEDDER = "minilm"
 KEYWORD_WORDS = 10
 TASK_TIMEOUT_MS = 120_000
-
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can cannot could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his how i if in into
-    is it its itself just let me more most my myself no nor not now of off on once only or other
-    our ours ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves
-    im i'm ive i've dont don't doesnt doesn't cant can't wont won't please thanks thank hi hello
-    hey get got also still want need know tell way using use used like one would could us via
-    anyone someone something anything help question problem issue trying try tried""".split()
-)
-_WORD = re.compile(r"[\w][\w.'/+-]*[\w]|[\w]", re.UNICODE)
-
 
 @dataclass(frozen=True)
 class Passage:
@@ -80,10 +64,6 @@ class Passage:
 
 
 # --- query shaping -------------------------------------------------------------------
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
 
 
 def keyword_query(text: str, max_words: int = KEYWORD_WORDS) -> str:
@@ -365,50 +345,6 @@ CHUNK_COSINE_WEIGHT = 0.5
 CHUNK_BM25_WEIGHT = 0.3
 CHUNK_TITLE_WEIGHT = 0.1
 STATS_TTL_SECONDS = 60.0
-
-
-def stem(word: str) -> str:
-    for suffix in ("ing", "es", "s", "ed"):
-        if len(word) > 4 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def terms(text: str) -> list[str]:
-    return [stem(w) for w in content_words(text)]
-
-
-@dataclass
-class Bm25:
-    """Okapi BM25 over one field, normalised by the query's total idf (0..~2)."""
-
-    idf: dict[str, float]
-    average_length: float
-
-    @classmethod
-    def fit(cls, documents: Iterable[Counter[str]]) -> Bm25:
-        frequencies: Counter[str] = Counter()
-        total = count = 0
-        for counts in documents:
-            frequencies.update(counts.keys())
-            total += sum(counts.values())
-            count += 1
-        idf = {w: math.log(1 + (count - df + 0.5) / (df + 0.5)) for w, df in frequencies.items()}
-        return cls(idf, total / max(count, 1))
-
-    def score(self, query_terms: set[str], counts: Counter[str],
-              length: int | None = None) -> float:
-        """`length` is the document's number of terms, when known (counting a whole
-        article's terms was half of a question's reranking)."""
-        k1, b = 1.2, 0.75
-        if length is None:
-            length = sum(counts.values())
-        norm = k1 * (1 - b + b * length / max(self.average_length, 1.0))
-        raw = sum(
-            self.idf.get(w, 0.0) * counts[w] * (k1 + 1) / (counts[w] + norm)
-            for w in query_terms if w in counts
-        )
-        return raw / (sum(self.idf.get(w, 0.0) for w in query_terms) or 1.0)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from portal.extensions import db
-from portal.kb.chunks import STOPWORDS
+from portal.kb.lexicon import STOPWORDS
 
 FTS_TABLE = "kb_article_fts"
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from portal.kb.chunks import STOPWORDS
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
+from portal.kb.lexicon import STOPWORDS
 
 INDEX = "articles"
 BATCH_SIZE = 1000

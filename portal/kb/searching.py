@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.kb import fallback, search_index
-from portal.kb.chunks import STOPWORDS, content_words, search_passages, spelling_corrections
+from portal.kb.chunks import search_passages, spelling_corrections
 from portal.kb.documents import SLUG_RE
 from portal.kb.embedding import EmbeddingUnavailable
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine
+from portal.kb.lexicon import STOPWORDS, content_words
 from portal.kb.models import KbArticle, visible_articles
 from portal.kb.ranking import rank_articles
 from portal.kb.sync import chunk_updates_waiting, replay_pending

@@ -21,22 +21,21 @@ from portal.events import EventKind, emit
 from portal.extensions import db
 from portal.kb import sync
 from portal.kb.categories import category_name, category_names, in_site_order
-from portal.kb.chunks import (  # noqa: F401  # noqa: F401
+from portal.kb.chunks import (  # noqa: F401
     EMBEDDER,
-    STOPWORDS,
     TASK_TIMEOUT_MS,
     Passage,
-    content_words,
     ensure_vector_index,
     nearest_chunk_cosines,
     rare_word_coverage,
     search_passages,
     spelling_corrections,
 )
-from portal.kb.chunks import terms as search_terms  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
 from portal.kb.embedding import EmbeddingUnavailable, RememberedVectors, get_embedder
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine  # noqa: F401
+from portal.kb.lexicon import STOPWORDS, content_words  # noqa: F401
+from portal.kb.lexicon import terms as search_terms  # noqa: F401
 from portal.kb.models import KbArticle, KbVote, visible_articles
 from portal.kb.ranking import (  # noqa: F401
     ARTICLE_FEATURES,

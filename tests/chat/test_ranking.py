@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from portal.chat import ranking
-from portal.kb.chunks import Bm25, Passage, subject_line
+from portal.kb.chunks import Passage, subject_line
+from portal.kb.lexicon import Bm25
 
 
 def chunk(slug: str, position: int = 0, **features: float) -> Passage:
