@@ -6,7 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from portal.metrics import definitions as d
+from portal.metrics.figures import Funnel
+from portal.metrics.people_definitions import PeopleRow
+from portal.metrics.records import ratio
 from portal.metrics.services import Dashboard
 
 DASH = "—"
@@ -285,11 +287,11 @@ class FunnelStep:
     note: str
 
 
-def funnel_steps(funnel: d.Funnel) -> list[FunnelStep]:
+def funnel_steps(funnel: Funnel) -> list[FunnelStep]:
     steps = funnel.steps()
     return [
         FunnelStep(label, count,
-                   d.ratio(count, steps[i - 1][1])
+                   ratio(count, steps[i - 1][1])
                    if i and label in FUNNEL_PART_OF_PREVIOUS else None,
                    FUNNEL_NOTES.get(label, ""))
         for i, (label, count) in enumerate(steps)
@@ -413,7 +415,7 @@ def tables(board: Dashboard) -> dict[str, Table]:
     }
 
 
-def _people_table(name: str, title: str, rows: tuple[d.PeopleRow, ...],
+def _people_table(name: str, title: str, rows: tuple[PeopleRow, ...],
                   names: Mapping[str, str]) -> Table:
     return Table(
         name, title, name,

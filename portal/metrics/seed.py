@@ -35,7 +35,7 @@ from portal.clock import utcnow
 from portal.events import Event, EventKind, emit
 from portal.extensions import db
 from portal.kb import services as kb
-from portal.metrics.rollup import table_of
+from portal.metrics.rollup_tables import table_of
 from portal.tickets import services as tickets
 
 AUDIENCES = ("public", "customers")

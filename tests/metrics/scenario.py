@@ -10,7 +10,7 @@ from typing import Any
 
 from portal.events import Event, EventKind, emit
 from portal.extensions import db
-from portal.metrics.definitions import EventRecord, Period
+from portal.metrics.records import EventRecord, Period
 
 PERIOD = Period.of_days(date(2025, 3, 3), date(2025, 3, 9))
 PREVIOUS = PERIOD.previous()

@@ -13,8 +13,8 @@ from portal.clock import utcnow
 from portal.events import Event
 from portal.extensions import db
 from portal.kb import sync
-from portal.metrics import definitions as d
 from portal.metrics import queries, seed
+from portal.metrics.records import EventRecord, Period
 from tests.metrics.test_rollup import assert_agrees
 
 ARTICLES = {
@@ -78,8 +78,8 @@ def test_demo_seed_writes_backdated_activity_through_the_services(app, runner, s
     assert subjects and all(s in said or s.startswith("Question about ") for s in subjects)
     assert not any(s.startswith(("Problem with", "How do I refund")) for s in subjects)
 
-    period = d.Period.of_days((now - timedelta(days=6)).date(), now.date())
-    events = [d.EventRecord.from_row(row) for row in db.session.scalars(select(Event))]
+    period = Period.of_days((now - timedelta(days=6)).date(), now.date())
+    events = [EventRecord.from_row(row) for row in db.session.scalars(select(Event))]
     assert queries.report(period).outcomes.total > 0
     assert_agrees(events, period, None)
 
