@@ -251,3 +251,35 @@ def bucket_series(points: Sequence[DayPoint], weekly: bool) -> list[DayPoint]:
         buckets[key] = DayPoint(key, merged, previous.tickets + point.tickets,
                                 previous.searches + point.searches)
     return [buckets[key] for key in sorted(buckets)]
+
+
+@dataclass(frozen=True)
+class DraftUsage:
+    """What agents did with the copilot's drafted replies shown in a period."""
+
+    shown: int = 0
+    used: int = 0
+    edited: int = 0
+    discarded: int = 0
+    # Nearest-rank median of how much of an edited draft was rewritten (0 to 1).
+    edited_rewritten_median: float | None = None
+
+    @property
+    def decided(self) -> int:
+        return self.used + self.edited + self.discarded
+
+    @property
+    def pending(self) -> int:
+        return self.shown - self.decided
+
+    @property
+    def used_share(self) -> float | None:
+        return ratio(self.used, self.decided)
+
+    @property
+    def edited_share(self) -> float | None:
+        return ratio(self.edited, self.decided)
+
+    @property
+    def discarded_share(self) -> float | None:
+        return ratio(self.discarded, self.decided)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from portal.metrics.figures import Funnel
+from portal.metrics.figures import DraftUsage, Funnel
 from portal.metrics.people_definitions import PeopleRow
 from portal.metrics.records import ratio
 from portal.metrics.services import Dashboard
@@ -70,6 +70,12 @@ HELP: dict[str, str] = {
     "target. CSAT: the latest rating of tickets rated in the period, for whoever held them. "
     "Reassigned: tickets taken from the agent and given to someone else (or back to the "
     "queue) in the period.",
+    "drafts": "Drafted replies the copilot put on a ticket page in the period (by the day it "
+    "was shown, on tickets of the chosen category), and what the agent did with each. Used as "
+    "drafted: sent without a change. Edited: sent after the agent changed it; the median share "
+    "rewritten is how much of the draft's wording those agents rewrote (0% = nothing, 100% = "
+    "all). Discarded: thrown away, or the agent replied another way. Pending: no decision yet; "
+    "left out of the shares, which are of drafts decided.",
     "teams": "The same figures per team: the team that owned the ticket at each moment. "
     "Reassigned counts tickets moved from the team to another team.",
 }
@@ -410,9 +416,28 @@ def tables(board: Dashboard) -> dict[str, Table]:
         "unhelpful": Table("unhelpful", "Articles voted unhelpful", "unhelpful",
                            ("article", "unhelpful", "helpful"),
                            tuple((r.slug, r.unhelpful, r.helpful) for r in gaps.unhelpful)),
+        "drafts": _drafts_table(board.drafts, board.previous_drafts),
         "agents": _people_table("agents", "By agent", board.people.agents, board.agent_names),
         "teams": _people_table("teams", "By team", board.people.teams, board.team_names),
     }
+
+
+def _drafts_table(now: DraftUsage, before: DraftUsage) -> Table:
+    return Table(
+        "drafts", "Copilot drafts", "drafts",
+        ("drafts", "this period", "share of decided", "previous period"),
+        (
+            ("Shown", now.shown, None, before.shown),
+            ("Used as drafted", now.used, _rounded(now.used_share), before.used),
+            ("Edited", now.edited, _rounded(now.edited_share), before.edited),
+            ("Discarded", now.discarded, _rounded(now.discarded_share), before.discarded),
+            ("Pending (no decision yet)", now.pending, None, before.pending),
+            ("Share rewritten when edited (median)", _rounded(now.edited_rewritten_median),
+             None, _rounded(before.edited_rewritten_median)),
+        ),
+        ("", "", "pct"),
+        row_formats=("", "", "", "", "", "pct"),
+    )
 
 
 def _people_table(name: str, title: str, rows: tuple[PeopleRow, ...],

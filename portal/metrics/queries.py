@@ -19,6 +19,7 @@ from portal.metrics.figures import (
     Count,
     DayPoint,
     Distribution,
+    DraftUsage,
     FormDeflection,
     Funnel,
     Outcome,
@@ -288,6 +289,40 @@ def _no_click(first: date, last: date) -> tuple[Count, ...]:
     return tuple(Count(key, int(n)) for key, n in db.session.execute(statement))
 
 
+def draft_usage(period: Period, category: str | None = None) -> DraftUsage:
+    """`draft_definitions.compute_draft_usage` from the rollups."""
+    first, last = _check_whole_days(period)
+    statement = select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
+        DailyCount.metric.in_(("copilot_shown", "copilot_decided", "copilot_rewritten")),
+        DailyCount.day.between(first, last),
+    ).group_by(DailyCount.metric, DailyCount.key)
+    if category is not None:
+        statement = statement.where(DailyCount.category == category)
+    shown, decided, rewritten = 0, Counter[str](), Counter[float]()
+    for metric, key, n in db.session.execute(statement):
+        if metric == "copilot_shown":
+            shown += int(n or 0)
+        elif metric == "copilot_decided":
+            decided[key] += int(n or 0)
+        else:
+            rewritten[float(key)] += int(n or 0)
+    return DraftUsage(shown, decided["used"], decided["edited"], decided["discarded"],
+                      _median_of_counts(rewritten))
+
+
+def _median_of_counts(counts: Counter[float]) -> float | None:
+    """The nearest-rank median of values kept as (value, how many times)."""
+    total = sum(n for n in counts.values() if n > 0)
+    if not total:
+        return None
+    rank = math.ceil(0.5 * total)
+    for value in sorted(counts):
+        rank -= max(counts[value], 0)
+        if rank <= 0:
+            return value
+    return None
+
+
 def people(period: Period, category: str | None = None) -> PeopleFigures:
     """`definitions.compute_people` from the rollups."""
     first, last = _check_whole_days(period)
@@ -386,4 +421,4 @@ def _holder_medians(side: str, column: Any, metric: str, sizes: Counter[str], fi
     return medians
 
 
-__all__ = ["categories", "people", "report"]
+__all__ = ["categories", "draft_usage", "people", "report"]

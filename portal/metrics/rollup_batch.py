@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, select, update
 from portal.events import Event
 from portal.extensions import db
 from portal.metrics import definitions as d
+from portal.metrics.draft_definitions import drafted_at
 from portal.metrics.models import (
     ActorDay,
     ConversationRollup,
@@ -213,9 +214,8 @@ class Batch:
         return self.tickets.get(event.ticket_id) if event.ticket_id is not None else None
 
     def sample(self, metric: str, event: EventRecord) -> None:
-        ticket = self.known_ticket(event)
         sla = event.data.get("sla_met")
-        category = ticket.category if ticket else (event.category or "")
+        category = self.ticket_category(event)
         agent = parse_agent_id(event.data.get("agent_id"))
         team = str(event.data.get("team") or "")[:40]
         self.samples.append({
@@ -299,6 +299,26 @@ class Batch:
         ticket.csat_bot = event.data.get("source") == "chat"
         ticket.csat_agent_id, ticket.csat_team = agent, team
         ticket.changed = True
+
+    def ticket_category(self, event: EventRecord) -> str:
+        ticket = self.known_ticket(event)
+        return ticket.category if ticket is not None else (event.category or "")
+
+    def on_copilot_draft_shown(self, event: EventRecord) -> None:
+        self.count("copilot_shown", event.occurred_at, self.ticket_category(event))
+
+    def on_copilot_draft(self, event: EventRecord) -> None:
+        shown_at = drafted_at(event.data)
+        if shown_at is None:
+            return
+        category = self.ticket_category(event)
+        outcome = str(event.data["outcome"])
+        self.count("copilot_decided", shown_at, category, outcome)
+        if outcome == "edited":
+            # Kept per value (rounded to 0.1%), like ratings per score: the median is read
+            # from a few hundred daily counts, not from every edit of the period.
+            share = float(event.data.get("changed_share") or 0)
+            self.count("copilot_rewritten", shown_at, category, f"{share:.3f}")
 
     def on_user_signed_in(self, event: EventRecord) -> None:
         visitor, user = event.visitor_id, event.user_id

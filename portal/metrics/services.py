@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.inputs import parse_row_id
 from portal.kb import services as kb
 from portal.metrics import queries, rollup
-from portal.metrics.figures import ContentGaps, DayPoint, Report, bucket_series
+from portal.metrics.figures import ContentGaps, DayPoint, DraftUsage, Report, bucket_series
 from portal.metrics.people_definitions import NOBODY, PeopleFigures
 from portal.metrics.records import Period
 from portal.tickets import services as tickets
@@ -118,6 +118,9 @@ class Dashboard:
     # Teams where tickets wait with nobody to answer them: the default team, or any with
     # open tickets, that has no agents.
     unstaffed_teams: tuple[str, ...] = ()
+    # What agents did with the copilot's drafts, this period and the one before.
+    drafts: DraftUsage = DraftUsage()
+    previous_drafts: DraftUsage = DraftUsage()
 
     def category_name(self, slug: str | None) -> str:
         return self.category_names.get(slug or "", slug or "(none)")
@@ -147,7 +150,9 @@ def dashboard(filters: Filters) -> Dashboard:
                      {slug: kb.category_name(slug)
                       for slug in {*names, *(row.category for row in current.by_category)}
                       if slug},
-                     _unstaffed_teams())
+                     _unstaffed_teams(),
+                     queries.draft_usage(filters.period, filters.category),
+                     queries.draft_usage(filters.period.previous(), filters.category))
 
 
 def _unstaffed_teams() -> tuple[str, ...]:

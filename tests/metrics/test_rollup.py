@@ -13,8 +13,14 @@ from portal.metrics import definitions as d
 from portal.metrics import queries, rollup
 from portal.metrics.models import ConversationRollup, RollupState
 from portal.metrics.records import EventRecord, Period
-from portal.metrics.synthetic import generate_events
-from tests.metrics.scenario import EMPTY, PERIOD, PREVIOUS, all_records, insert_scenario
+from tests.metrics.scenario import (
+    EMPTY,
+    PERIOD,
+    PREVIOUS,
+    all_records,
+    insert_generated,
+    insert_scenario,
+)
 
 PERIODS = [PERIOD, PREVIOUS, EMPTY, Period.of_days(date(2025, 2, 20), date(2025, 3, 15))]
 
@@ -96,11 +102,7 @@ def test_recent_events_wait_for_the_settle_time(app) -> None:
 
 def test_rollups_match_on_generated_activity(app) -> None:
     first = date(2025, 1, 1)
-    for row in generate_events(first_day=first, days=21, conversations_per_day=12, seed=7):
-        emit(**row)
-    db.session.commit()
-    rollup.refresh()
-    events = all_records()
+    events = insert_generated(first, days=21, conversations_per_day=12, seed=7)
     assert len(events) > 500
     for period in (Period.of_days(first, first + timedelta(days=20)),
                    Period.of_days(first + timedelta(days=7), first + timedelta(days=13))):
