@@ -142,10 +142,9 @@ class Funnel:
     tickets: int = 0
 
     def steps(self) -> list[tuple[str, int]]:
-        return [
-            ("Searches", self.searches), ("Article views", self.article_views),
-            ("Chats", self.chats), ("Hand-offs", self.handoffs), ("Tickets", self.tickets),
-        ]
+        """(field name, count) from the first step to the last."""
+        return [(name, getattr(self, name))
+                for name in ("searches", "article_views", "chats", "handoffs", "tickets")]
 
 
 @dataclass(frozen=True)

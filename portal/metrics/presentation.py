@@ -275,40 +275,54 @@ class Table:
 # drawn from the one above: people open articles from links without searching, start chats
 # without reading, and file tickets from the form and by email. A share of the step before
 # would pass 100% for those, so each says what it counts instead.
-FUNNEL_PART_OF_PREVIOUS = {"Hand-offs"}
-FUNNEL_NOTES = {
-    "Searches": "searches in the help center and the ticket form",
-    "Article views": "every view, also from links and browsing, not only from searches",
-    "Chats": "every chat started, also without reading an article first",
-    "Hand-offs": "chats that asked for a person",
-    "Tickets": "every ticket: chat hand-offs, the web form and email",
+FUNNEL_PART_OF_PREVIOUS = {"handoffs"}
+# Per step (a `Funnel` field): its label and what it counts.
+FUNNEL_STEPS = {
+    "searches": ("Searches", "searches in the help center and the ticket form"),
+    "article_views": ("Article views",
+                      "every view, also from links and browsing, not only from searches"),
+    "chats": ("Chats", "every chat started, also without reading an article first"),
+    "handoffs": ("Hand-offs", "chats that asked for a person"),
+    "tickets": ("Tickets", "every ticket: chat hand-offs, the web form and email"),
 }
 
 
 @dataclass(frozen=True)
 class FunnelStep:
+    key: str
     label: str
     count: int
     share: float | None  # of the step before, only where this step is part of it
     note: str
+    previous_label: str = ""
+
+    @property
+    def share_text(self) -> str:
+        """"12.5% of chats", or nothing for a step that is not a part of the one before."""
+        if self.share is None:
+            return ""
+        return f"{pct(self.share)} of {self.previous_label.lower()}"
 
 
 def funnel_steps(funnel: Funnel) -> list[FunnelStep]:
     steps = funnel.steps()
-    return [
-        FunnelStep(label, count,
-                   ratio(count, steps[i - 1][1])
-                   if i and label in FUNNEL_PART_OF_PREVIOUS else None,
-                   FUNNEL_NOTES.get(label, ""))
-        for i, (label, count) in enumerate(steps)
-    ]
+    shown = []
+    for i, (key, count) in enumerate(steps):
+        label, note = FUNNEL_STEPS[key]
+        part_of_previous = bool(i) and key in FUNNEL_PART_OF_PREVIOUS
+        shown.append(FunnelStep(
+            key, label, count, ratio(count, steps[i - 1][1]) if part_of_previous else None,
+            note, FUNNEL_STEPS[steps[i - 1][0]][0] if part_of_previous else ""))
+    return shown
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def tables(board: Dashboard) -> dict[str, Table]:
+def tables(board: Dashboard, steps: list[FunnelStep]) -> dict[str, Table]:
+    """Every table of the dashboard; `steps` are `funnel_steps(board.current.funnel)`,
+    which the page also draws and lists."""
     report = board.current
     o, t = report.outcomes, report.tickets
     kpi_rows = (
@@ -359,7 +373,7 @@ def tables(board: Dashboard) -> dict[str, Table]:
          _rounded(previous_tickets.csat_human.average)),
     )
     funnel_rows = tuple((step.label, step.count, _rounded(step.share), step.note)
-                        for step in funnel_steps(report.funnel))
+                        for step in steps)
     series_rows = tuple(
         (p.day.isoformat(), p.outcomes.total, p.outcomes.confirmed, p.outcomes.assumed,
          p.outcomes.escalated, p.outcomes.abandoned, _rounded(p.outcomes.deflection_rate),

@@ -146,12 +146,7 @@ def report(period: Period, category: str | None = None, *, detail: bool = True) 
                         (), (), ContentGaps(), ())
 
     article_rows = _article_rows(first, last, category)
-    gaps = ContentGaps(
-        zero_results=_top_keys("search_zero", first, last),
-        no_clicks=_no_click(first, last),
-        handoff_topics=_top_keys("handoff", first, last, category),
-        unhelpful=rank_unhelpful(article_rows),
-    )
+    gaps = _gaps(first, last, category, article_rows)
     names = set(per_category) | set(volumes["handoff:category"]) | set(
         volumes["ticket_created:category"])
     by_category = order_categories(
@@ -168,6 +163,24 @@ def report(period: Period, category: str | None = None, *, detail: bool = True) 
     )
     return Report(period, category, outcomes, form, self_service, tickets, funnel, by_category,
                     rank_articles(article_rows), gaps, series)
+
+
+def content_gaps(period: Period, category: str | None = None) -> ContentGaps:
+    """The gaps of `report` alone, for the editors' report: of the articles only their votes
+    are read (the rows' other figures stay 0), and none of the other figures."""
+    first, last = _check_whole_days(period)
+    return _gaps(first, last, category,
+                 _article_rows(first, last, category, ("vote_helpful", "vote_unhelpful")))
+
+
+def _gaps(first: date, last: date, category: str | None,
+          article_rows: list[ArticleRow]) -> ContentGaps:
+    return ContentGaps(
+        zero_results=_top_keys("search_zero", first, last),
+        no_clicks=_no_click(first, last),
+        handoff_topics=_top_keys("handoff", first, last, category),
+        unhelpful=rank_unhelpful(article_rows),
+    )
 
 
 def _as_date(value: Any) -> date:
@@ -247,11 +260,16 @@ def _distribution(metric: str, where: Any) -> tuple[Distribution, int, int]:
     return Distribution(count, at_rank(0.5), at_rank(0.9)), measured, met
 
 
-def _article_rows(first: date, last: date, category: str | None) -> list[ArticleRow]:
+ARTICLE_METRICS = ("article_view", "vote_helpful", "vote_unhelpful", "read_before_ticket",
+                   "cited_resolved", "cited_escalated")
+
+
+def _article_rows(first: date, last: date, category: str | None,
+                  metrics: tuple[str, ...] = ARTICLE_METRICS) -> list[ArticleRow]:
+    """Per article, the figures named in `metrics` (the others stay 0)."""
     columns: dict[str, Counter[str]] = defaultdict(Counter)
     statement = select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
-        DailyCount.metric.in_(("article_view", "vote_helpful", "vote_unhelpful",
-                               "read_before_ticket", "cited_resolved", "cited_escalated")),
+        DailyCount.metric.in_(metrics),
         DailyCount.day.between(first, last),
     ).group_by(DailyCount.metric, DailyCount.key)
     if category is not None:
@@ -421,4 +439,4 @@ def _holder_medians(side: str, column: Any, metric: str, sizes: Counter[str], fi
     return medians
 
 
-__all__ = ["categories", "draft_usage", "people", "report"]
+__all__ = ["categories", "content_gaps", "draft_usage", "people", "report"]

@@ -164,4 +164,4 @@ def _unstaffed_teams() -> tuple[str, ...]:
 def content_gaps(filters: Filters) -> ContentGaps:
     """What customers looked for and did not find, for the editors' own report."""
     refresh_rollups()
-    return queries.report(filters.period, None).gaps
+    return queries.content_gaps(filters.period)

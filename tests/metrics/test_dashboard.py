@@ -44,6 +44,8 @@ def test_dashboard_shows_the_scenario_figures(client, manager) -> None:
     assert 'href="/kb/editor?q=warranty+claim"' in page
     assert 'href="/kb/editor/pairing/edit"' in page
     assert "<svg" in page and "style=" not in page
+    # The funnel chart gives hand-offs as a share of the chats before them (2 of 8).
+    assert "2 · 25.0% of chats" in page
     # Each tile explains itself.
     assert 'title="(confirmed + assumed) ÷ (confirmed + assumed + escalated)' in page
 
