@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import date, timedelta
 
@@ -76,6 +78,11 @@ def test_the_dashboard_shows_what_agents_did_with_drafts(
     assert table["Discarded"] == ["1", "33.3%", "0"]
     assert table["Pending (no decision yet)"] == ["0", "—", "0"]
     assert table["Share rewritten when edited (median)"] == [f"{rewritten * 100:.1f}%", "—", "—"]
+    exported = manager.get("/metrics/export/drafts.csv", query_string={
+        "start": (today - timedelta(days=6)).isoformat(), "end": today.isoformat()})
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
+    assert rows[0] == ["drafts", "this period", "share of decided", "previous period"]
+    assert rows[2] == ["Used as drafted", "1", "0.3333", "0"]
 
     # Drafts shown outside the range, or on tickets of another category, are not counted.
     before = manager.get("/metrics", query_string={

@@ -91,7 +91,7 @@ def test_bad_filters_get_a_clear_message(client, manager, query, message) -> Non
 def test_csv_exports_every_table(client, manager) -> None:
     insert_scenario()
     for table in ("kpis", "tickets", "funnel", "series", "categories", "articles",
-                  "zero_results", "no_click", "handoff_topics", "unhelpful"):
+                  "zero_results", "no_click", "handoff_topics", "unhelpful", "drafts"):
         response = client.get(f"/metrics/export/{table}.csv", query_string=WEEK)
         assert response.status_code == 200, table
         assert response.mimetype == "text/csv"
