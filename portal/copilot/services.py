@@ -297,7 +297,8 @@ def discard_draft(ticket_number: int, draft_id: int, *, agent_id: int) -> None:
 
 
 def draft_usage() -> dict[str, int]:
-    """Drafts per outcome ("pending": not decided yet), for the dashboard."""
+    """Drafts per outcome over all time ("pending": not decided yet). The dashboard's
+    figures per period are read from the events instead (`metrics.queries.draft_usage`)."""
     from sqlalchemy import func
 
     counts = dict(db.session.execute(
