@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     TICKET_ASSIGNED = "ticket_assigned"
     TICKET_ESCALATED = "ticket_escalated"
     CSAT = "csat"
+    COPILOT_DRAFT_SHOWN = "copilot_draft_shown"  # a drafted reply was put on a ticket page
     COPILOT_DRAFT = "copilot_draft"  # an agent used, edited or discarded a drafted reply
     ANSWER_REVIEWED = "answer_reviewed"
 

@@ -204,6 +204,11 @@ def _compute(ticket: Any, thread: Sequence[Any], messages: list[tuple[str, str]]
     _discard_unused([d for d in drafts if d.outcome is None], thread)
     db.session.add(row)
     try:
+        db.session.flush()
+        if row.draft:
+            # An empty draft puts nothing on the page (no form): it was not shown.
+            emit(EventKind.COPILOT_DRAFT_SHOWN, occurred_at=row.created_at, ticket_id=ticket.id,
+                 draft_id=row.id)
         db.session.commit()
     except IntegrityError:
         # Two agents opened the ticket at once: the other request's row is the same.
@@ -260,8 +265,10 @@ def _decide(row: CopilotDraft, outcome: DraftOutcome, agent_id: int | None,
     row.decided_at = utcnow()
     row.decided_by = agent_id
     row.changed_share = changed
+    # The dashboard counts a draft on the day it was shown, whenever it is decided.
     emit(EventKind.COPILOT_DRAFT, ticket_id=row.ticket_id, user_id=agent_id,
-         outcome=str(outcome), changed_share=changed)
+         outcome=str(outcome), changed_share=changed, draft_id=row.id,
+         drafted_at=row.created_at.isoformat(), shown=bool(row.draft))
 
 
 def changed_share(draft: str, sent: str) -> float:
@@ -300,7 +307,8 @@ def discard_draft(ticket_number: int, draft_id: int, *, agent_id: int) -> None:
 
 
 def draft_usage() -> dict[str, int]:
-    """Drafts per outcome ("pending": not decided yet), for the dashboard."""
+    """Drafts per outcome over all time ("pending": not decided yet). The dashboard's
+    figures per period are read from the events instead (`metrics.queries.draft_usage`)."""
     from sqlalchemy import func
 
     counts = dict(db.session.execute(

@@ -1,147 +1,53 @@
 """Every deflection figure, defined once as plain computation over events.
 
 This module is the reference: it takes event records and a period and returns
-the figures the dashboard shows. The dashboard itself reads them from rollups
-(`portal.metrics.rollup`) that must agree with this module; the tests hold
-both to the same hand-computed scenario.
-
-Conventions, used everywhere below:
-- a period is half-open, [start, end), in naive UTC;
-- a "person" is the signed-in user, or the user the browser (visitor id) first
-  signed in as, or else the browser itself; two events belong to the same
-  customer when their persons or their visitor ids are equal;
-- a rate with a zero denominator is None (the dashboard shows "—").
+the figures the dashboard shows (`figures`). The dashboard itself reads them from
+rollups (`portal.metrics.rollup`) that must agree with this module; the tests hold
+both to the same hand-computed scenario. The conventions (periods, persons, rates)
+are those of `records`.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from enum import StrEnum
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from portal.metrics.figures import (
+    RESOLVED,
+    ArticleRow,
+    CategoryRow,
+    ContentGaps,
+    DayPoint,
+    Distribution,
+    FormDeflection,
+    Funnel,
+    Outcome,
+    Outcomes,
+    Report,
+    Satisfaction,
+    SelfService,
+    TicketKpis,
+    order_categories,
+    rank_articles,
+    rank_unhelpful,
+    top_counts,
+)
+from portal.metrics.records import (
+    EventRecord,
+    Identities,
+    Period,
+    normalise_query,
+    same_customer,
+)
 
 ESCALATION_WINDOW = timedelta(hours=72)
 DURABLE_WINDOW = timedelta(days=7)
 FORM_WINDOW = timedelta(hours=1)
 READ_BEFORE_TICKET_WINDOW = timedelta(hours=24)
-TOP = 10
-TOP_ARTICLES = 25
-SATISFIED_SCORE = 4
 NO_TOPIC = "(no topic)"
 NO_CATEGORY = ""
-
-
-class Outcome(StrEnum):
-    CONFIRMED = "confirmed"
-    ASSUMED = "assumed"
-    ESCALATED = "escalated"
-    ABANDONED = "abandoned"
-
-
-RESOLVED = (Outcome.CONFIRMED, Outcome.ASSUMED)
-
-
-def ratio(part: float, whole: float) -> float | None:
-    return None if not whole else part / whole
-
-
-def nearest_rank(values: Sequence[float], share: float) -> float | None:
-    """The smallest value with at least `share` of the values at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(share * len(ordered))) - 1]
-
-
-def normalise_query(query: str) -> str:
-    return " ".join(str(query).lower().split())[:200]
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min)
-
-
-@dataclass(frozen=True)
-class Period:
-    start: datetime
-    end: datetime
-
-    @classmethod
-    def of_days(cls, first: date, last: date) -> Period:
-        """The whole days from `first` to `last`, both included."""
-        return cls(day_start(first), day_start(last + timedelta(days=1)))
-
-    def previous(self) -> Period:
-        return Period(self.start - (self.end - self.start), self.start)
-
-    def __contains__(self, moment: object) -> bool:
-        return isinstance(moment, datetime) and self.start <= moment < self.end
-
-    @property
-    def first_day(self) -> date:
-        return self.start.date()
-
-    @property
-    def last_day(self) -> date:
-        return (self.end - timedelta(microseconds=1)).date()
-
-    def days(self) -> list[date]:
-        count = (self.last_day - self.first_day).days + 1
-        return [self.first_day + timedelta(days=n) for n in range(max(count, 0))]
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    id: int
-    kind: str
-    occurred_at: datetime
-    visitor_id: str | None = None
-    user_id: int | None = None
-    conversation_id: int | None = None
-    ticket_id: int | None = None
-    article_slug: str | None = None
-    category: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_row(cls, row: Any) -> EventRecord:
-        return cls(
-            id=row.id, kind=row.kind, occurred_at=row.occurred_at, visitor_id=row.visitor_id,
-            user_id=row.user_id, conversation_id=row.conversation_id, ticket_id=row.ticket_id,
-            article_slug=row.article_slug, category=row.category, data=row.data or {},
-        )
-
-
-class Identities:
-    """Links a browser to the account it first signed in with (USER_SIGNED_IN)."""
-
-    def __init__(self, links: Mapping[str, int] | None = None) -> None:
-        self.links: Mapping[str, int] = links if links is not None else {}
-
-    @classmethod
-    def from_events(cls, events: Iterable[EventRecord]) -> Identities:
-        links: dict[str, int] = {}
-        for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
-            if event.kind == "user_signed_in" and event.visitor_id and event.user_id:
-                links.setdefault(event.visitor_id, event.user_id)
-        return cls(links)
-
-    def person(self, user_id: int | None, visitor_id: str | None) -> str | None:
-        if user_id is not None:
-            return f"u:{user_id}"
-        if visitor_id:
-            linked = self.links.get(visitor_id)
-            return f"u:{linked}" if linked is not None else f"v:{visitor_id}"
-        return None
-
-
-def same_customer(
-    person_a: str | None, visitor_a: str | None, person_b: str | None, visitor_b: str | None
-) -> bool:
-    return bool((person_a and person_a == person_b) or (visitor_a and visitor_a == visitor_b))
 
 
 # --- one conversation --------------------------------------------------------------
@@ -228,237 +134,9 @@ def classify_conversation(
     return outcome, outcome in RESOLVED and not ticket_within_7d
 
 
-# --- the figures ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcomes:
-    confirmed: int = 0
-    assumed: int = 0
-    escalated: int = 0
-    abandoned: int = 0
-    durable: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.confirmed + self.assumed + self.escalated + self.abandoned
-
-    @property
-    def resolved(self) -> int:
-        return self.confirmed + self.assumed
-
-    @property
-    def deflection_rate(self) -> float | None:
-        return ratio(self.resolved, self.resolved + self.escalated)
-
-    @property
-    def confirmed_rate(self) -> float | None:
-        return ratio(self.confirmed, self.resolved + self.escalated)
-
-    @property
-    def durable_rate(self) -> float | None:
-        return ratio(self.durable, self.resolved)
-
-    def plus(self, outcome: str, durable: bool, count: int = 1) -> Outcomes:
-        values = {name: getattr(self, name) for name in
-                  ("confirmed", "assumed", "escalated", "abandoned", "durable")}
-        values[str(outcome)] += count
-        if durable:
-            values["durable"] += count
-        return Outcomes(**values)
-
-
-@dataclass(frozen=True)
-class FormDeflection:
-    opened: int = 0
-    with_suggestions: int = 0
-    deflected: int = 0
-
-    @property
-    def rate(self) -> float | None:
-        return ratio(self.deflected, self.with_suggestions)
-
-
-@dataclass(frozen=True)
-class SelfService:
-    visitors: int = 0
-    ticket_customers: int = 0
-
-    @property
-    def score(self) -> float | None:
-        return ratio(self.visitors, self.ticket_customers)
-
-
-@dataclass(frozen=True)
-class Distribution:
-    count: int = 0
-    median: float | None = None
-    p90: float | None = None
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Distribution:
-        return cls(len(values), nearest_rank(values, 0.5), nearest_rank(values, 0.9))
-
-
-@dataclass(frozen=True)
-class Satisfaction:
-    responses: int = 0
-    total_score: int = 0
-    satisfied: int = 0
-
-    @property
-    def average(self) -> float | None:
-        return ratio(self.total_score, self.responses)
-
-    def add(self, score: int, responses: int = 1, satisfied: int | None = None) -> Satisfaction:
-        if satisfied is None:
-            satisfied = int(score >= SATISFIED_SCORE)
-        return Satisfaction(self.responses + responses, self.total_score + score,
-                            self.satisfied + satisfied)
-
-    @property
-    def satisfied_rate(self) -> float | None:
-        return ratio(self.satisfied, self.responses)
-
-
-@dataclass(frozen=True)
-class TicketKpis:
-    created: int = 0
-    backlog: int = 0
-    first_response: Distribution = Distribution()
-    resolution: Distribution = Distribution()
-    sla_measured: int = 0
-    sla_met: int = 0
-    csat_bot: Satisfaction = Satisfaction()
-    csat_human: Satisfaction = Satisfaction()
-
-    @property
-    def sla_attainment(self) -> float | None:
-        return ratio(self.sla_met, self.sla_measured)
-
-
-@dataclass(frozen=True)
-class Funnel:
-    searches: int = 0
-    article_views: int = 0
-    chats: int = 0
-    handoffs: int = 0
-    tickets: int = 0
-
-    def steps(self) -> list[tuple[str, int]]:
-        return [
-            ("Searches", self.searches), ("Article views", self.article_views),
-            ("Chats", self.chats), ("Hand-offs", self.handoffs), ("Tickets", self.tickets),
-        ]
-
-
-@dataclass(frozen=True)
-class CategoryRow:
-    category: str
-    outcomes: Outcomes
-    handoffs: int
-    tickets: int
-
-
-@dataclass(frozen=True)
-class ArticleRow:
-    slug: str
-    views: int = 0
-    helpful: int = 0
-    unhelpful: int = 0
-    cited_resolved: int = 0
-    cited_escalated: int = 0
-    read_before_ticket: int = 0
-
-    @property
-    def deflection_rate(self) -> float | None:
-        return ratio(self.cited_resolved, self.cited_resolved + self.cited_escalated)
-
-
-@dataclass(frozen=True)
-class Count:
-    label: str
-    count: int
-
-
-@dataclass(frozen=True)
-class ContentGaps:
-    zero_results: tuple[Count, ...] = ()
-    no_clicks: tuple[Count, ...] = ()
-    handoff_topics: tuple[Count, ...] = ()
-    unhelpful: tuple[ArticleRow, ...] = ()
-
-
-@dataclass(frozen=True)
-class DayPoint:
-    day: date
-    outcomes: Outcomes
-    tickets: int
-    searches: int
-
-
-@dataclass(frozen=True)
-class Report:
-    period: Period
-    category: str | None
-    outcomes: Outcomes
-    form: FormDeflection
-    self_service: SelfService
-    tickets: TicketKpis
-    funnel: Funnel
-    by_category: tuple[CategoryRow, ...]
-    by_article: tuple[ArticleRow, ...]
-    gaps: ContentGaps
-    series: tuple[DayPoint, ...]
-
-
-def top_counts(counts: Mapping[str, int], limit: int = TOP) -> tuple[Count, ...]:
-    ranked = sorted(((label, n) for label, n in counts.items() if n > 0),
-                    key=lambda item: (-item[1], item[0]))
-    return tuple(Count(label, n) for label, n in ranked[:limit])
-
-
-def rank_articles(rows: Iterable[ArticleRow], limit: int = TOP_ARTICLES) -> tuple[ArticleRow, ...]:
-    def weight(row: ArticleRow) -> tuple[int, str]:
-        activity = row.views + row.cited_resolved + row.cited_escalated + row.read_before_ticket
-        return (-activity, row.slug)
-
-    return tuple(sorted(rows, key=weight)[:limit])
-
-
-def rank_unhelpful(rows: Iterable[ArticleRow], limit: int = TOP) -> tuple[ArticleRow, ...]:
-    chosen = [row for row in rows if row.unhelpful > 0]
-    return tuple(sorted(chosen, key=lambda r: (-r.unhelpful, r.helpful, r.slug))[:limit])
-
-
-def order_categories(rows: Iterable[CategoryRow]) -> tuple[CategoryRow, ...]:
-    return tuple(sorted(rows, key=lambda r: (-(r.outcomes.total + r.tickets), r.category)))
-
-
 def handoff_label(event: EventRecord) -> str:
     return str(event.data.get("topic") or event.category or NO_TOPIC)[:200]
 
-
-def bucket_series(points: Sequence[DayPoint], weekly: bool) -> list[DayPoint]:
-    """Daily points, or summed into weeks starting on Monday (labelled by their first day)."""
-    if not weekly:
-        return list(points)
-    buckets: dict[date, DayPoint] = {}
-    for point in points:
-        week = point.day - timedelta(days=point.day.weekday())
-        key = max(week, points[0].day)
-        previous = buckets.get(key)
-        if previous is None:
-            buckets[key] = DayPoint(key, point.outcomes, point.tickets, point.searches)
-            continue
-        merged = previous.outcomes
-        for name in ("confirmed", "assumed", "escalated", "abandoned"):
-            merged = merged.plus(name, False, getattr(point.outcomes, name))
-        merged = Outcomes(merged.confirmed, merged.assumed, merged.escalated, merged.abandoned,
-                          merged.durable + point.outcomes.durable)
-        buckets[key] = DayPoint(key, merged, previous.tickets + point.tickets,
-                                previous.searches + point.searches)
-    return [buckets[key] for key in sorted(buckets)]
 
 
 # --- the reference computation ---------------------------------------------------------
@@ -701,154 +379,3 @@ def _ticket_kpis(period, by_ticket, by_kind, happened, ticket_category, wanted,
         csat_bot=bot,
         csat_human=human,
     )
-
-
-# --- agents and teams -------------------------------------------------------------------
-
-# The row of tickets nobody holds (agent) or that no team owns (team).
-NOBODY = ""
-
-
-@dataclass(frozen=True)
-class PeopleRow:
-    """One agent's or one team's figures; `key` is the agent id as text or the team slug."""
-
-    key: str
-    open_load: int = 0
-    solved: int = 0
-    resolution_median: float | None = None
-    responses: int = 0
-    response_median: float | None = None
-    sla_measured: int = 0
-    sla_met: int = 0
-    csat: Satisfaction = Satisfaction()
-    reassigned: int = 0
-
-    @property
-    def sla_attainment(self) -> float | None:
-        return ratio(self.sla_met, self.sla_measured)
-
-
-@dataclass(frozen=True)
-class PeopleFigures:
-    agents: tuple[PeopleRow, ...] = ()
-    teams: tuple[PeopleRow, ...] = ()
-
-
-def agent_key(value: Any) -> str:
-    return NOBODY if value is None or value == "" else str(value)
-
-
-def order_people(rows: Iterable[PeopleRow]) -> tuple[PeopleRow, ...]:
-    return tuple(sorted(rows, key=lambda r: (-r.open_load, -r.solved, r.key == NOBODY, r.key)))
-
-
-@dataclass
-class _PeopleTally:
-    open_load: Counter[str] = field(default_factory=Counter)
-    solved: Counter[str] = field(default_factory=Counter)
-    resolution: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    response: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    sla_measured: Counter[str] = field(default_factory=Counter)
-    sla_met: Counter[str] = field(default_factory=Counter)
-    csat: dict[str, Satisfaction] = field(default_factory=lambda: defaultdict(Satisfaction))
-    reassigned: Counter[str] = field(default_factory=Counter)
-
-    def sample(self, key: str, event: EventRecord, durations: dict[str, list[float]]) -> None:
-        durations[key].append(float(event.data.get("seconds") or 0))
-        met = event.data.get("sla_met")
-        if isinstance(met, bool):
-            self.sla_measured[key] += 1
-            self.sla_met[key] += met
-
-    def rows(self) -> tuple[PeopleRow, ...]:
-        keys = (set(self.open_load) | set(self.solved) | set(self.response)
-                | set(self.sla_measured) | set(self.csat) | set(self.reassigned))
-        rows = [
-            PeopleRow(
-                key, self.open_load[key], self.solved[key],
-                nearest_rank(self.resolution.get(key, []), 0.5),
-                len(self.response.get(key, [])), nearest_rank(self.response.get(key, []), 0.5),
-                self.sla_measured[key], self.sla_met[key], self.csat.get(key, Satisfaction()),
-                self.reassigned[key],
-            )
-            for key in keys
-        ]
-        return order_people(row for row in rows if row != PeopleRow(row.key))
-
-
-def compute_people(
-    events: Iterable[EventRecord], period: Period, category: str | None = None
-) -> PeopleFigures:
-    """Per agent and per team, for `period`:
-
-    - open load: tickets open at the period's end, by who held them then;
-    - solved and median resolution time: solves in the period, credited to the
-      ticket's assignee at that moment (or the agent who solved an unassigned one);
-    - responses and median first response time: first replies in the period, by the
-      agent who wrote them;
-    - SLA attainment: those first replies and solves that met their target;
-    - CSAT: the latest rating of each ticket, rated in the period, for whoever held it;
-    - reassigned: tickets taken from an agent (or team) and given to another (or to
-      nobody) in the period, counted against the one it was taken from.
-    """
-    history = sorted(events, key=lambda e: (e.occurred_at, e.id))
-    created = {e.ticket_id: e for e in history
-               if e.kind == "ticket_created" and e.ticket_id is not None}
-
-    def wanted(event: EventRecord) -> bool:
-        origin = created.get(event.ticket_id) if event.ticket_id is not None else None
-        name = (origin.category if origin is not None else event.category) or NO_CATEGORY
-        return category is None or name == category
-
-    agents, teams = _PeopleTally(), _PeopleTally()
-    holders: dict[int, tuple[bool, str, str]] = {}
-    latest_csat: dict[int, EventRecord] = {}
-    for event in history:
-        if event.ticket_id is None or not wanted(event):
-            continue
-        agent, team = agent_key(event.data.get("agent_id")), str(event.data.get("team") or "")
-        # As for the ticket KPIs, durations stand on their own; the rest follows
-        # tickets whose creation is recorded.
-        known = event.ticket_id in created
-        if known and event.occurred_at < period.end:
-            is_open, held_by, held_team = holders.get(event.ticket_id, (False, NOBODY, NOBODY))
-            if event.kind == "ticket_created":
-                holders[event.ticket_id] = (True, agent, team)
-            elif event.kind == "ticket_assigned":
-                holders[event.ticket_id] = (is_open, agent, team)
-            elif event.kind in TICKET_CLOSES:
-                holders[event.ticket_id] = (False, held_by, held_team)
-            elif event.kind == "ticket_reopened":
-                holders[event.ticket_id] = (True, held_by, held_team)
-        if known and event.kind == "csat":
-            latest_csat[event.ticket_id] = event
-        if event.occurred_at not in period:
-            continue
-        if event.kind == "ticket_first_response":
-            agents.sample(agent, event, agents.response)
-            teams.sample(team, event, teams.response)
-        elif event.kind == "ticket_solved":
-            agents.solved[agent] += 1
-            teams.solved[team] += 1
-            agents.sample(agent, event, agents.resolution)
-            teams.sample(team, event, teams.resolution)
-        elif event.kind == "ticket_assigned" and known:
-            before = agent_key(event.data.get("previous_agent_id"))
-            if before != NOBODY and before != agent:
-                agents.reassigned[before] += 1
-            before_team = str(event.data.get("previous_team") or "")
-            if before_team and before_team != team:
-                teams.reassigned[before_team] += 1
-    for is_open, held_by, held_team in holders.values():
-        if is_open:
-            agents.open_load[held_by] += 1
-            teams.open_load[held_team] += 1
-    for event in latest_csat.values():
-        if event.occurred_at in period:
-            score = int(event.data.get("score") or 0)
-            agent = agent_key(event.data.get("agent_id"))
-            team = str(event.data.get("team") or "")
-            agents.csat[agent] = agents.csat[agent].add(score)
-            teams.csat[team] = teams.csat[team].add(score)
-    return PeopleFigures(agents.rows(), teams.rows())

@@ -6,7 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from portal.metrics import definitions as d
+from portal.metrics.figures import DraftUsage, Funnel
+from portal.metrics.people_definitions import PeopleRow
+from portal.metrics.records import ratio
 from portal.metrics.services import Dashboard
 
 DASH = "—"
@@ -68,6 +70,12 @@ HELP: dict[str, str] = {
     "target. CSAT: the latest rating of tickets rated in the period, for whoever held them. "
     "Reassigned: tickets taken from the agent and given to someone else (or back to the "
     "queue) in the period.",
+    "drafts": "Drafted replies the copilot put on a ticket page in the period (by the day it "
+    "was shown, on tickets of the chosen category), and what the agent did with each. Used as "
+    "drafted: sent without a change. Edited: sent after the agent changed it; the median share "
+    "rewritten is how much of the draft's wording those agents rewrote (0% = nothing, 100% = "
+    "all). Discarded: thrown away, or the agent replied another way. Pending: no decision yet; "
+    "left out of the shares, which are of drafts decided.",
     "teams": "The same figures per team: the team that owned the ticket at each moment. "
     "Reassigned counts tickets moved from the team to another team.",
 }
@@ -267,40 +275,54 @@ class Table:
 # drawn from the one above: people open articles from links without searching, start chats
 # without reading, and file tickets from the form and by email. A share of the step before
 # would pass 100% for those, so each says what it counts instead.
-FUNNEL_PART_OF_PREVIOUS = {"Hand-offs"}
-FUNNEL_NOTES = {
-    "Searches": "searches in the help center and the ticket form",
-    "Article views": "every view, also from links and browsing, not only from searches",
-    "Chats": "every chat started, also without reading an article first",
-    "Hand-offs": "chats that asked for a person",
-    "Tickets": "every ticket: chat hand-offs, the web form and email",
+FUNNEL_PART_OF_PREVIOUS = {"handoffs"}
+# Per step (a `Funnel` field): its label and what it counts.
+FUNNEL_STEPS = {
+    "searches": ("Searches", "searches in the help center and the ticket form"),
+    "article_views": ("Article views",
+                      "every view, also from links and browsing, not only from searches"),
+    "chats": ("Chats", "every chat started, also without reading an article first"),
+    "handoffs": ("Hand-offs", "chats that asked for a person"),
+    "tickets": ("Tickets", "every ticket: chat hand-offs, the web form and email"),
 }
 
 
 @dataclass(frozen=True)
 class FunnelStep:
+    key: str
     label: str
     count: int
     share: float | None  # of the step before, only where this step is part of it
     note: str
+    previous_label: str = ""
+
+    @property
+    def share_text(self) -> str:
+        """"12.5% of chats", or nothing for a step that is not a part of the one before."""
+        if self.share is None:
+            return ""
+        return f"{pct(self.share)} of {self.previous_label.lower()}"
 
 
-def funnel_steps(funnel: d.Funnel) -> list[FunnelStep]:
+def funnel_steps(funnel: Funnel) -> list[FunnelStep]:
     steps = funnel.steps()
-    return [
-        FunnelStep(label, count,
-                   d.ratio(count, steps[i - 1][1])
-                   if i and label in FUNNEL_PART_OF_PREVIOUS else None,
-                   FUNNEL_NOTES.get(label, ""))
-        for i, (label, count) in enumerate(steps)
-    ]
+    shown = []
+    for i, (key, count) in enumerate(steps):
+        label, note = FUNNEL_STEPS[key]
+        part_of_previous = bool(i) and key in FUNNEL_PART_OF_PREVIOUS
+        shown.append(FunnelStep(
+            key, label, count, ratio(count, steps[i - 1][1]) if part_of_previous else None,
+            note, FUNNEL_STEPS[steps[i - 1][0]][0] if part_of_previous else ""))
+    return shown
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def tables(board: Dashboard) -> dict[str, Table]:
+def tables(board: Dashboard, steps: list[FunnelStep]) -> dict[str, Table]:
+    """Every table of the dashboard; `steps` are `funnel_steps(board.current.funnel)`,
+    which the page also draws and lists."""
     report = board.current
     o, t = report.outcomes, report.tickets
     kpi_rows = (
@@ -351,7 +373,7 @@ def tables(board: Dashboard) -> dict[str, Table]:
          _rounded(previous_tickets.csat_human.average)),
     )
     funnel_rows = tuple((step.label, step.count, _rounded(step.share), step.note)
-                        for step in funnel_steps(report.funnel))
+                        for step in steps)
     series_rows = tuple(
         (p.day.isoformat(), p.outcomes.total, p.outcomes.confirmed, p.outcomes.assumed,
          p.outcomes.escalated, p.outcomes.abandoned, _rounded(p.outcomes.deflection_rate),
@@ -408,12 +430,31 @@ def tables(board: Dashboard) -> dict[str, Table]:
         "unhelpful": Table("unhelpful", "Articles voted unhelpful", "unhelpful",
                            ("article", "unhelpful", "helpful"),
                            tuple((r.slug, r.unhelpful, r.helpful) for r in gaps.unhelpful)),
+        "drafts": _drafts_table(board.drafts, board.previous_drafts),
         "agents": _people_table("agents", "By agent", board.people.agents, board.agent_names),
         "teams": _people_table("teams", "By team", board.people.teams, board.team_names),
     }
 
 
-def _people_table(name: str, title: str, rows: tuple[d.PeopleRow, ...],
+def _drafts_table(now: DraftUsage, before: DraftUsage) -> Table:
+    return Table(
+        "drafts", "Copilot drafts", "drafts",
+        ("drafts", "this period", "share of decided", "previous period"),
+        (
+            ("Shown", now.shown, None, before.shown),
+            ("Used as drafted", now.used, _rounded(now.used_share), before.used),
+            ("Edited", now.edited, _rounded(now.edited_share), before.edited),
+            ("Discarded", now.discarded, _rounded(now.discarded_share), before.discarded),
+            ("Pending (no decision yet)", now.pending, None, before.pending),
+            ("Share rewritten when edited (median)", _rounded(now.edited_rewritten_median),
+             None, _rounded(before.edited_rewritten_median)),
+        ),
+        ("", "", "pct"),
+        row_formats=("", "", "", "", "", "pct"),
+    )
+
+
+def _people_table(name: str, title: str, rows: tuple[PeopleRow, ...],
                   names: Mapping[str, str]) -> Table:
     return Table(
         name, title, name,

@@ -10,17 +10,46 @@ from typing import Any
 from sqlalchemy import Date, case, func, literal_column, or_, select
 
 from portal.extensions import db
-from portal.metrics import definitions as d
+from portal.metrics.figures import (
+    SATISFIED_SCORE,
+    TOP,
+    ArticleRow,
+    CategoryRow,
+    ContentGaps,
+    Count,
+    DayPoint,
+    Distribution,
+    DraftUsage,
+    FormDeflection,
+    Funnel,
+    Outcome,
+    Outcomes,
+    Report,
+    Satisfaction,
+    SelfService,
+    TicketKpis,
+    order_categories,
+    rank_articles,
+    rank_unhelpful,
+)
 from portal.metrics.models import (
     ActorDay,
     DailyCount,
     FormRollup,
     TicketSample,
 )
-from portal.metrics.rollup import ALL_CATEGORIES
+from portal.metrics.people_definitions import (
+    NOBODY,
+    PeopleFigures,
+    PeopleRow,
+    agent_key,
+    order_people,
+)
+from portal.metrics.records import Period
+from portal.metrics.rollup_tables import ALL_CATEGORIES
 
 
-def _check_whole_days(period: d.Period) -> tuple[date, date]:
+def _check_whole_days(period: Period) -> tuple[date, date]:
     if period.start.time() != time.min or period.end.time() != time.min:
         raise ValueError("The rollups hold whole days: the period must start and end at midnight.")
     return period.first_day, period.last_day
@@ -34,7 +63,7 @@ def categories() -> list[str]:
     return sorted(n for n in names if n)
 
 
-def report(period: d.Period, category: str | None = None, *, detail: bool = True) -> d.Report:
+def report(period: Period, category: str | None = None, *, detail: bool = True) -> Report:
     """Every figure of `definitions.compute_report`, from the rollups.
 
     With detail=False only the headline figures are filled (for the previous
@@ -58,7 +87,7 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
     )
     # Tallied in plain lists (confirmed, assumed, escalated, abandoned, durable): building
     # frozen dataclasses row by row would cost more than the query.
-    slot = {str(o): i for i, o in enumerate(d.Outcome)}
+    slot = {str(o): i for i, o in enumerate(Outcome)}
     total_tally = [0] * 5
     category_tally: dict[str, list[int]] = defaultdict(lambda: [0] * 5)
     day_tally: dict[date, list[int]] = defaultdict(lambda: [0] * 5)
@@ -68,10 +97,10 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
         index = 4 if metric == "chat_durable" else slot[key]
         for tally in (total_tally, category_tally[name], day_tally[_as_date(day)]):
             tally[index] += int(n)
-    outcomes = d.Outcomes(*total_tally)
-    per_category = {name: d.Outcomes(*tally) for name, tally in category_tally.items()
+    outcomes = Outcomes(*total_tally)
+    per_category = {name: Outcomes(*tally) for name, tally in category_tally.items()
                     if any(tally)}
-    per_day = {day: d.Outcomes(*tally) for day, tally in day_tally.items()}
+    per_day = {day: Outcomes(*tally) for day, tally in day_tally.items()}
 
     # Daily volumes by category.
     volumes: dict[str, Counter[Any]] = defaultdict(Counter)
@@ -94,7 +123,7 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
                func.sum(case((FormRollup.suggested & ~FormRollup.ticket_followed, 1), else_=0)))
         .where(in_range(FormRollup.day))
     ).one()
-    form = d.FormDeflection(int(form_row[0] or 0), int(form_row[1] or 0), int(form_row[2] or 0))
+    form = FormDeflection(int(form_row[0] or 0), int(form_row[1] or 0), int(form_row[2] or 0))
 
     # Distinct actors: each is counted on its first day in the range, the row whose
     # previous day falls before the range (see ActorDay.prev_day).
@@ -106,46 +135,59 @@ def report(period: d.Period, category: str | None = None, *, detail: bool = True
             or_(ActorDay.prev_day.is_(None), ActorDay.prev_day < first)))
         for role in ("self_service", "ticket_customer")
     }
-    self_service = d.SelfService(int(people.get("self_service") or 0),
+    self_service = SelfService(int(people.get("self_service") or 0),
                                  int(people.get("ticket_customer") or 0))
 
     tickets = _ticket_kpis(first, last, category, total("ticket_created"))
-    funnel = d.Funnel(total("search"), total("article_view"), outcomes.total, total("handoff"),
+    funnel = Funnel(total("search"), total("article_view"), outcomes.total, total("handoff"),
                       total("ticket_created"))
     if not detail:
-        return d.Report(period, category, outcomes, form, self_service, tickets, funnel,
-                        (), (), d.ContentGaps(), ())
+        return Report(period, category, outcomes, form, self_service, tickets, funnel,
+                        (), (), ContentGaps(), ())
 
     article_rows = _article_rows(first, last, category)
-    gaps = d.ContentGaps(
-        zero_results=_top_keys("search_zero", first, last),
-        no_clicks=_no_click(first, last),
-        handoff_topics=_top_keys("handoff", first, last, category),
-        unhelpful=d.rank_unhelpful(article_rows),
-    )
+    gaps = _gaps(first, last, category, article_rows)
     names = set(per_category) | set(volumes["handoff:category"]) | set(
         volumes["ticket_created:category"])
-    by_category = d.order_categories(
-        d.CategoryRow(name, per_category.get(name, d.Outcomes()),
+    by_category = order_categories(
+        CategoryRow(name, per_category.get(name, Outcomes()),
                       volumes["handoff:category"][name], volumes["ticket_created:category"][name])
         for name in names
         if per_category.get(name) or volumes["handoff:category"][name]
         or volumes["ticket_created:category"][name]
     )
     series = tuple(
-        d.DayPoint(day, per_day.get(day, d.Outcomes()), volumes["ticket_created"][day],
+        DayPoint(day, per_day.get(day, Outcomes()), volumes["ticket_created"][day],
                    volumes["search"][day])
         for day in period.days()
     )
-    return d.Report(period, category, outcomes, form, self_service, tickets, funnel, by_category,
-                    d.rank_articles(article_rows), gaps, series)
+    return Report(period, category, outcomes, form, self_service, tickets, funnel, by_category,
+                    rank_articles(article_rows), gaps, series)
+
+
+def content_gaps(period: Period, category: str | None = None) -> ContentGaps:
+    """The gaps of `report` alone, for the editors' report: of the articles only their votes
+    are read (the rows' other figures stay 0), and none of the other figures."""
+    first, last = _check_whole_days(period)
+    return _gaps(first, last, category,
+                 _article_rows(first, last, category, ("vote_helpful", "vote_unhelpful")))
+
+
+def _gaps(first: date, last: date, category: str | None,
+          article_rows: list[ArticleRow]) -> ContentGaps:
+    return ContentGaps(
+        zero_results=_top_keys("search_zero", first, last),
+        no_clicks=_no_click(first, last),
+        handoff_topics=_top_keys("handoff", first, last, category),
+        unhelpful=rank_unhelpful(article_rows),
+    )
 
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _ticket_kpis(first: date, last: date, category: str | None, created: int) -> d.TicketKpis:
+def _ticket_kpis(first: date, last: date, category: str | None, created: int) -> TicketKpis:
     backlog_query = select(func.coalesce(func.sum(DailyCount.count), 0)).where(
         DailyCount.metric == "backlog", DailyCount.day <= last)
     if category is not None:
@@ -174,17 +216,17 @@ def _ticket_kpis(first: date, last: date, category: str | None, created: int) ->
     ).group_by(DailyCount.metric, DailyCount.key)
     if category is not None:
         ratings = ratings.where(DailyCount.category == category)
-    bot, human = d.Satisfaction(), d.Satisfaction()
+    bot, human = Satisfaction(), Satisfaction()
     for metric, key, n in db.session.execute(ratings):
         n, score = int(n or 0), int(key)
         if not n:
             continue
-        satisfied = n if score >= d.SATISFIED_SCORE else 0
+        satisfied = n if score >= SATISFIED_SCORE else 0
         if metric == "csat_bot":
             bot = bot.add(score * n, n, satisfied)
         else:
             human = human.add(score * n, n, satisfied)
-    return d.TicketKpis(
+    return TicketKpis(
         created=created, backlog=backlog,
         first_response=distributions["first_response"],
         resolution=distributions["resolution"],
@@ -192,7 +234,7 @@ def _ticket_kpis(first: date, last: date, category: str | None, created: int) ->
     )
 
 
-def _distribution(metric: str, where: Any) -> tuple[d.Distribution, int, int]:
+def _distribution(metric: str, where: Any) -> tuple[Distribution, int, int]:
     """Median and p90 (nearest rank) computed by the database, not by fetching every
     value; with how many samples had an SLA result and how many met it."""
     columns: list[Any] = [func.count(), func.count(TicketSample.sla_met),
@@ -205,9 +247,9 @@ def _distribution(metric: str, where: Any) -> tuple[d.Distribution, int, int]:
     row = db.session.execute(where(select(*columns), metric)).one()
     count, measured, met = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
     if not count:
-        return d.Distribution(), measured, met
+        return Distribution(), measured, met
     if postgresql:
-        return d.Distribution(count, row[3], row[4]), measured, met
+        return Distribution(count, row[3], row[4]), measured, met
 
     def at_rank(share: float) -> float:
         rank = max(1, math.ceil(share * count))
@@ -215,14 +257,19 @@ def _distribution(metric: str, where: Any) -> tuple[d.Distribution, int, int]:
             select(TicketSample.seconds).order_by(TicketSample.seconds)
             .limit(1).offset(rank - 1), metric, in_duration_order=True)))
 
-    return d.Distribution(count, at_rank(0.5), at_rank(0.9)), measured, met
+    return Distribution(count, at_rank(0.5), at_rank(0.9)), measured, met
 
 
-def _article_rows(first: date, last: date, category: str | None) -> list[d.ArticleRow]:
+ARTICLE_METRICS = ("article_view", "vote_helpful", "vote_unhelpful", "read_before_ticket",
+                   "cited_resolved", "cited_escalated")
+
+
+def _article_rows(first: date, last: date, category: str | None,
+                  metrics: tuple[str, ...] = ARTICLE_METRICS) -> list[ArticleRow]:
+    """Per article, the figures named in `metrics` (the others stay 0)."""
     columns: dict[str, Counter[str]] = defaultdict(Counter)
     statement = select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
-        DailyCount.metric.in_(("article_view", "vote_helpful", "vote_unhelpful",
-                               "read_before_ticket", "cited_resolved", "cited_escalated")),
+        DailyCount.metric.in_(metrics),
         DailyCount.day.between(first, last),
     ).group_by(DailyCount.metric, DailyCount.key)
     if category is not None:
@@ -231,7 +278,7 @@ def _article_rows(first: date, last: date, category: str | None) -> list[d.Artic
         columns[metric][slug] += int(n)
     slugs = set().union(*(set(k for k, v in c.items() if v) for c in columns.values()))
     return [
-        d.ArticleRow(slug, columns["article_view"][slug], columns["vote_helpful"][slug],
+        ArticleRow(slug, columns["article_view"][slug], columns["vote_helpful"][slug],
                      columns["vote_unhelpful"][slug], columns["cited_resolved"][slug],
                      columns["cited_escalated"][slug], columns["read_before_ticket"][slug])
         for slug in slugs
@@ -239,31 +286,65 @@ def _article_rows(first: date, last: date, category: str | None) -> list[d.Artic
 
 
 def _top_keys(metric: str, first: date, last: date,
-              category: str | None = None) -> tuple[d.Count, ...]:
+              category: str | None = None) -> tuple[Count, ...]:
     total = func.sum(DailyCount.count)
     statement = select(DailyCount.key, total).where(
         DailyCount.metric == metric, DailyCount.day.between(first, last)
     ).group_by(DailyCount.key).having(total > 0).order_by(total.desc(), DailyCount.key).limit(
-        d.TOP)
+        TOP)
     if category is not None:
         statement = statement.where(DailyCount.category == category)
-    return tuple(d.Count(key, int(n)) for key, n in db.session.execute(statement))
+    return tuple(Count(key, int(n)) for key, n in db.session.execute(statement))
 
 
-def _no_click(first: date, last: date) -> tuple[d.Count, ...]:
+def _no_click(first: date, last: date) -> tuple[Count, ...]:
     net = func.sum(case((DailyCount.metric == "search_hit", DailyCount.count),
                         else_=-DailyCount.count))
     statement = select(DailyCount.key, net).where(
         DailyCount.metric.in_(("search_hit", "search_clicked")),
         DailyCount.day.between(first, last),
-    ).group_by(DailyCount.key).having(net > 0).order_by(net.desc(), DailyCount.key).limit(d.TOP)
-    return tuple(d.Count(key, int(n)) for key, n in db.session.execute(statement))
+    ).group_by(DailyCount.key).having(net > 0).order_by(net.desc(), DailyCount.key).limit(TOP)
+    return tuple(Count(key, int(n)) for key, n in db.session.execute(statement))
 
 
-def people(period: d.Period, category: str | None = None) -> d.PeopleFigures:
+def draft_usage(period: Period, category: str | None = None) -> DraftUsage:
+    """`draft_definitions.compute_draft_usage` from the rollups."""
+    first, last = _check_whole_days(period)
+    statement = select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
+        DailyCount.metric.in_(("copilot_shown", "copilot_decided", "copilot_rewritten")),
+        DailyCount.day.between(first, last),
+    ).group_by(DailyCount.metric, DailyCount.key)
+    if category is not None:
+        statement = statement.where(DailyCount.category == category)
+    shown, decided, rewritten = 0, Counter[str](), Counter[float]()
+    for metric, key, n in db.session.execute(statement):
+        if metric == "copilot_shown":
+            shown += int(n or 0)
+        elif metric == "copilot_decided":
+            decided[key] += int(n or 0)
+        else:
+            rewritten[float(key)] += int(n or 0)
+    return DraftUsage(shown, decided["used"], decided["edited"], decided["discarded"],
+                      _median_of_counts(rewritten))
+
+
+def _median_of_counts(counts: Counter[float]) -> float | None:
+    """The nearest-rank median of values kept as (value, how many times)."""
+    total = sum(n for n in counts.values() if n > 0)
+    if not total:
+        return None
+    rank = math.ceil(0.5 * total)
+    for value in sorted(counts):
+        rank -= max(counts[value], 0)
+        if rank <= 0:
+            return value
+    return None
+
+
+def people(period: Period, category: str | None = None) -> PeopleFigures:
     """`definitions.compute_people` from the rollups."""
     first, last = _check_whole_days(period)
-    return d.PeopleFigures(
+    return PeopleFigures(
         _people_rows("agent", TicketSample.agent_id, first, last, category),
         _people_rows("team", TicketSample.team, first, last, category),
     )
@@ -273,7 +354,7 @@ PEOPLE_COUNTS = ("reassigned", "csat", "first_response", "resolution", "sla", "s
 
 
 def _people_rows(side: str, column: Any, first: date, last: date,
-                 category: str | None) -> tuple[d.PeopleRow, ...]:
+                 category: str | None) -> tuple[PeopleRow, ...]:
     def by_category(statement: Any, model: Any) -> Any:
         return statement.where(model.category == category) if category is not None else statement
 
@@ -285,7 +366,7 @@ def _people_rows(side: str, column: Any, first: date, last: date,
             .group_by(DailyCount.key), DailyCount)):
         load[name] += int(n or 0)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    satisfaction: dict[str, d.Satisfaction] = defaultdict(d.Satisfaction)
+    satisfaction: dict[str, Satisfaction] = defaultdict(Satisfaction)
     for metric, name, n in db.session.execute(by_category(
             select(DailyCount.metric, DailyCount.key, func.sum(DailyCount.count)).where(
                 DailyCount.metric.in_([f"{side}_{kind}" for kind in PEOPLE_COUNTS]),
@@ -301,25 +382,25 @@ def _people_rows(side: str, column: Any, first: date, last: date,
         holder, _, score = name.rpartition("|")
         value = int(score)
         satisfaction[holder] = satisfaction[holder].add(
-            value * n, n, n if value >= d.SATISFIED_SCORE else 0)
+            value * n, n, n if value >= SATISFIED_SCORE else 0)
 
     medians = {metric: _holder_medians(side, column, metric, counts[metric], first, last,
                                        category)
                for metric in ("first_response", "resolution")}
     keys = set(load) | set(satisfaction) | set().union(*(set(c) for c in counts.values()))
     rows = [
-        d.PeopleRow(
+        PeopleRow(
             key=name, open_load=load[name], solved=counts["resolution"][name],
             resolution_median=medians["resolution"].get(name),
             responses=counts["first_response"][name],
             response_median=medians["first_response"].get(name),
             sla_measured=counts["sla"][name], sla_met=counts["sla_met"][name],
-            csat=satisfaction.get(name, d.Satisfaction()),
+            csat=satisfaction.get(name, Satisfaction()),
             reassigned=counts["reassigned"][name],
         )
         for name in keys
     ]
-    return d.order_people(row for row in rows if row != d.PeopleRow(row.key))
+    return order_people(row for row in rows if row != PeopleRow(row.key))
 
 
 def _holder_medians(side: str, column: Any, metric: str, sizes: Counter[str], first: date,
@@ -327,7 +408,7 @@ def _holder_medians(side: str, column: Any, metric: str, sizes: Counter[str], fi
     """Nearest-rank median per agent or team, for holders with samples in the period."""
     def holder_is(key: str) -> Any:
         if side == "agent":
-            return column.is_(None) if key == d.NOBODY else column == int(key)
+            return column.is_(None) if key == NOBODY else column == int(key)
         return column == key
 
     def where(statement: Any, day: Any) -> Any:
@@ -342,7 +423,7 @@ def _holder_medians(side: str, column: Any, metric: str, sizes: Counter[str], fi
         rows = db.session.execute(where(
             select(column, func.percentile_disc(0.5).within_group(TicketSample.seconds))
             .group_by(column), TicketSample.day))
-        found = {(d.agent_key(key) if side == "agent" else str(key or "")): float(value)
+        found = {(agent_key(key) if side == "agent" else str(key or "")): float(value)
                  for key, value in rows}
         return {key: found[key] for key in wanted if key in found}
     # SQLite: "+day" keeps the planner on the (metric, holder, seconds, ...) index, which
@@ -358,4 +439,4 @@ def _holder_medians(side: str, column: Any, metric: str, sizes: Counter[str], fi
     return medians
 
 
-__all__ = ["categories", "people", "report"]
+__all__ = ["categories", "content_gaps", "draft_usage", "people", "report"]

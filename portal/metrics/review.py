@@ -23,8 +23,8 @@ from portal.chat import services as chat
 from portal.clock import utcnow
 from portal.events import Event, EventKind, emit
 from portal.extensions import db
-from portal.metrics.definitions import day_start
 from portal.metrics.models import AnswerReview, ConversationRollup
+from portal.metrics.records import day_start
 from portal.metrics.review_figures import Stratum, Verdict
 
 WINDOW_DAYS = 30

@@ -14,8 +14,9 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.metrics import definitions as d
+from portal.metrics.figures import Outcome, Report
 from portal.metrics.models import AnswerReview, ConversationRollup
+from portal.metrics.records import Period
 from portal.metrics.review_figures import Corrected, Stratum, Tally, Verdict
 
 
@@ -64,7 +65,7 @@ class ReviewFigures:
     wrong_by_category: tuple[WrongGroup, ...]
 
 
-def review_rows(period: d.Period, category: str | None = None) -> list[ReviewRow]:
+def review_rows(period: Period, category: str | None = None) -> list[ReviewRow]:
     r = AnswerReview
     # Plain columns, not ORM objects: the dashboard reads every review of its period.
     statement = (
@@ -100,13 +101,13 @@ def wrong_answers(rows: list[ReviewRow]) -> WrongAnswers:
                         _groups(rows, lambda r: (r.category or "(none)",)))
 
 
-def figures(report: d.Report, rows: list[ReviewRow]) -> ReviewFigures:
+def figures(report: Report, rows: list[ReviewRow]) -> ReviewFigures:
     """The report's outcomes corrected by the reviews of its conversations."""
     assumed_by_category: dict[str, list[str]] = defaultdict(list)
     by_stratum: dict[str, Tally] = {str(s): Tally() for s in Stratum}
     for row in rows:
         by_stratum[row.stratum] = by_stratum.get(row.stratum, Tally()).plus(row.verdict)
-        if row.outcome == d.Outcome.ASSUMED:
+        if row.outcome == Outcome.ASSUMED:
             assumed_by_category[row.category].append(row.verdict)
     o = report.outcomes
     overall = Corrected(o.confirmed, o.assumed, o.escalated,

@@ -12,7 +12,7 @@ from flask_login import current_user
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
 from portal.metrics import presentation, review, review_report, services
-from portal.metrics.definitions import Period
+from portal.metrics.records import Period
 from portal.metrics.review_figures import REVIEW_HELP, Stratum, Verdict
 from portal.metrics.views import article_titles, bp, editor_article_url, editor_search_url
 from portal.untrusted import content_disposition

@@ -35,7 +35,7 @@ from portal.clock import utcnow
 from portal.events import Event, EventKind, emit
 from portal.extensions import db
 from portal.kb import services as kb
-from portal.metrics.rollup import table_of
+from portal.metrics.rollup_tables import table_of
 from portal.tickets import services as tickets
 
 AUDIENCES = ("public", "customers")
@@ -115,6 +115,9 @@ class _Backdater:
 class _Seeder:
     def __init__(self, days: int, visits_per_day: int, seed: int) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+        # What agents do with the copilot's drafts is drawn from a stream of its own, so the
+        # rest of the demo stays as it was without them.
+        self.copilot = random.Random(seed + 11)  # noqa: S311 - demo data, not secrets
         self.days = days
         self.visits_per_day = visits_per_day
         self.report = SeedReport()
@@ -290,6 +293,27 @@ class _Seeder:
             return DEMO_AGENT
         return self.agents[self.rng.choice(sorted(self.agents))]
 
+    def show_draft(self, ticket: Any, created_at: datetime) -> datetime | None:
+        """The copilot's draft put on the new ticket's page, as the copilot records it. The
+        demo records the draft's life, not its text: composing one per demo ticket would
+        embed every ticket of 90 days."""
+        if self.copilot.random() < 0.1:
+            return None
+        drafted = created_at + timedelta(seconds=self.copilot.uniform(5, 60))
+        with self.moves.at(drafted):
+            emit(EventKind.COPILOT_DRAFT_SHOWN, ticket_id=ticket.id)
+            db.session.commit()
+        return drafted
+
+    def decide_draft(self, ticket: Any, drafted: datetime, agent: Any) -> None:
+        """About half the drafts sent as they were, a third edited, the rest discarded."""
+        roll = self.copilot.random()
+        outcome = "used" if roll < 0.5 else "edited" if roll < 0.82 else "discarded"
+        share = {"used": 0.0, "edited": round(self.copilot.betavariate(2, 5), 3),
+                 "discarded": None}[outcome]
+        emit(EventKind.COPILOT_DRAFT, ticket_id=ticket.id, user_id=agent.id, outcome=outcome,
+             changed_share=share, drafted_at=drafted.isoformat(), shown=True)
+
     def lifecycle(self, created_at: datetime, create: Callable[[], Any]) -> None:
         if created_at > utcnow():
             return
@@ -309,11 +333,14 @@ class _Seeder:
         resolution_target = (ticket.resolution_due - ticket.created_at).total_seconds()
         now = utcnow()
         waited = self.rng.lognormvariate(1.3, 0.9) * 3600
+        drafted = self.show_draft(ticket, created_at)
         if created_at + timedelta(seconds=waited) > now:
             return
         with self.moves.at(created_at + timedelta(seconds=waited)) as events:
             if ticket.assignee_id is None and agent.id is not None:
                 tickets.claim(ticket.id, actor=agent)
+            if drafted is not None:
+                self.decide_draft(ticket, drafted, agent)
             tickets.reply(ticket.id, "Thanks for the details. Could you try the steps in the "
                           "linked article and tell us what you see?", actor=agent)
         self.moves.patch(events, EventKind.TICKET_FIRST_RESPONSE,

@@ -15,8 +15,10 @@ from portal.clock import utcnow
 from portal.extensions import db
 from portal.inputs import parse_row_id
 from portal.kb import services as kb
-from portal.metrics import definitions as d
 from portal.metrics import queries, rollup
+from portal.metrics.figures import ContentGaps, DayPoint, DraftUsage, Report, bucket_series
+from portal.metrics.people_definitions import NOBODY, PeopleFigures
+from portal.metrics.records import Period
 from portal.tickets import services as tickets
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,8 @@ class Filters:
     problems: tuple[str, ...] = field(default=())
 
     @property
-    def period(self) -> d.Period:
-        return d.Period.of_days(self.first, self.last)
+    def period(self) -> Period:
+        return Period.of_days(self.first, self.last)
 
     @property
     def weekly(self) -> bool:
@@ -104,11 +106,11 @@ def refresh_rollups() -> None:
 @dataclass(frozen=True)
 class Dashboard:
     filters: Filters
-    current: d.Report
-    previous: d.Report
-    series: list[d.DayPoint]
+    current: Report
+    previous: Report
+    series: list[DayPoint]
     categories: list[str]
-    people: d.PeopleFigures = d.PeopleFigures()
+    people: PeopleFigures = PeopleFigures()
     # Display names for the people table keys (agent ids as text, team slugs).
     agent_names: Mapping[str, str] = field(default_factory=dict)
     team_names: Mapping[str, str] = field(default_factory=dict)
@@ -116,14 +118,17 @@ class Dashboard:
     # Teams where tickets wait with nobody to answer them: the default team, or any with
     # open tickets, that has no agents.
     unstaffed_teams: tuple[str, ...] = ()
+    # What agents did with the copilot's drafts, this period and the one before.
+    drafts: DraftUsage = DraftUsage()
+    previous_drafts: DraftUsage = DraftUsage()
 
     def category_name(self, slug: str | None) -> str:
         return self.category_names.get(slug or "", slug or "(none)")
 
 
 def _agent_names(keys: set[str]) -> dict[str, str]:
-    names = {d.NOBODY: "(unassigned)"}
-    for key in keys - {d.NOBODY}:
+    names = {NOBODY: "(unassigned)"}
+    for key in keys - {NOBODY}:
         user_id = parse_row_id(key)
         user = accounts.get_user(user_id) if user_id is not None else None
         names[key] = user.name if user is not None else f"agent #{key} (removed)"
@@ -139,13 +144,15 @@ def dashboard(filters: Filters) -> Dashboard:
         names.append(filters.category)
     people = queries.people(filters.period, filters.category)
     return Dashboard(filters, current, previous,
-                     d.bucket_series(current.series, filters.weekly), sorted(names), people,
+                     bucket_series(current.series, filters.weekly), sorted(names), people,
                      _agent_names({row.key for row in people.agents}),
-                     {d.NOBODY: "(no team)", **tickets.team_names()},
+                     {NOBODY: "(no team)", **tickets.team_names()},
                      {slug: kb.category_name(slug)
                       for slug in {*names, *(row.category for row in current.by_category)}
                       if slug},
-                     _unstaffed_teams())
+                     _unstaffed_teams(),
+                     queries.draft_usage(filters.period, filters.category),
+                     queries.draft_usage(filters.period.previous(), filters.category))
 
 
 def _unstaffed_teams() -> tuple[str, ...]:
@@ -154,7 +161,7 @@ def _unstaffed_teams() -> tuple[str, ...]:
 
 
 
-def content_gaps(filters: Filters) -> d.ContentGaps:
+def content_gaps(filters: Filters) -> ContentGaps:
     """What customers looked for and did not find, for the editors' own report."""
     refresh_rollups()
-    return queries.report(filters.period, None).gaps
+    return queries.content_gaps(filters.period)

@@ -53,7 +53,10 @@ def generate_events(
     # Who works each ticket is drawn from a stream of its own, so adding it left every
     # other synthetic figure as it was.
     staff = random.Random(seed + 7)  # noqa: S311 - test data, not secrets
-    next_id = {"conversation": start_ids, "ticket": start_ids, "search": 0, "form": 0}
+    # The copilot's drafts too, for the same reason.
+    copilot = random.Random(seed + 11)  # noqa: S311 - test data, not secrets
+    next_id = {"conversation": start_ids, "ticket": start_ids, "search": 0, "form": 0,
+               "draft": start_ids}
     visitors = [f"syn-v{n}" for n in range(max(50, conversations_per_day * days // 3))]
     linked: dict[str, int] = {}
     pending: list[dict[str, Any]] = []
@@ -64,6 +67,28 @@ def generate_events(
 
     def person(visitor: str) -> dict[str, Any]:
         return {"visitor_id": visitor, "user_id": linked.get(visitor)}
+
+    def draft_events(ticket_id: int, created: datetime, responded: datetime,
+                     agent: int) -> list[dict[str, Any]]:
+        """The copilot's draft for the ticket, shown when it arrived, and what the agent did
+        with it when replying: about 4 in 10 sent as drafted, 3 edited, 2 discarded, and 1
+        still waiting (a new customer message replaces it later)."""
+        if copilot.random() < 0.1:
+            return []
+        draft_id = new("draft")
+        shown = created + timedelta(seconds=copilot.uniform(5, 60))
+        found = [{"kind": "copilot_draft_shown", "occurred_at": shown, "ticket_id": ticket_id,
+                  "draft_id": draft_id}]
+        roll = copilot.random()
+        if roll < 0.9:
+            outcome = "used" if roll < 0.4 else "edited" if roll < 0.7 else "discarded"
+            share = {"used": 0.0, "edited": round(copilot.betavariate(2, 5), 3),
+                     "discarded": None}[outcome]
+            found.append({"kind": "copilot_draft", "occurred_at": max(responded, shown),
+                          "ticket_id": ticket_id, "user_id": agent, "outcome": outcome,
+                          "changed_share": share, "draft_id": draft_id,
+                          "drafted_at": shown.isoformat(), "shown": True})
+        return found
 
     def ticket(created: datetime, visitor: str, category: str, source: str,
                conversation_id: int | None = None, form_id: str | None = None) -> None:
@@ -80,6 +105,7 @@ def generate_events(
                         "number": 1000 + ticket_id, **held, "tier": 1, **extra})
         responded = created + timedelta(hours=rng.uniform(0.2, 30))
         response_seconds = (responded - created).total_seconds()
+        pending.extend(draft_events(ticket_id, created, responded, agent))
         pending.append({"kind": "ticket_first_response", "occurred_at": responded,
                         "ticket_id": ticket_id, "seconds": round(response_seconds),
                         "sla_met": response_seconds <= 8 * 3600, **held})

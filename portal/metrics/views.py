@@ -63,7 +63,8 @@ def article_titles(slugs: list[str]) -> dict[str, str]:
         return {}
 
 
-def build_charts(board: services.Dashboard) -> dict[str, Markup]:
+def build_charts(board: services.Dashboard,
+                 steps: list[presentation.FunnelStep]) -> dict[str, Markup]:
     labels = [p.day.strftime("%d %b") for p in board.series]
     unit = "week" if board.filters.weekly else "day"
     rates = {
@@ -88,9 +89,7 @@ def build_charts(board: services.Dashboard) -> dict[str, Markup]:
         "volumes": charts.line_chart(labels, volumes, VOLUME_SERIES,
                                      title=f"Volumes per {unit}"),
         "funnel": charts.funnel_chart(
-            [(step.label, step.count,
-              f"{presentation.pct(step.share)} of chats" if step.share is not None else "")
-             for step in presentation.funnel_steps(board.current.funnel)],
+            [(step.label, step.count, step.share_text) for step in steps],
             title="Funnel: search to ticket"),
     }
 
@@ -98,7 +97,8 @@ def build_charts(board: services.Dashboard) -> dict[str, Markup]:
 def _context() -> dict[str, Any]:
     filters = services.parse_filters(request.args)
     board = services.dashboard(filters)
-    tables = presentation.tables(board)
+    steps = presentation.funnel_steps(board.current.funnel)
+    tables = presentation.tables(board, steps)
     review = review_report.figures(
         board.current, review_report.review_rows(filters.period, filters.category))
     slugs = sorted({row.slug for row in board.current.by_article}
@@ -110,8 +110,8 @@ def _context() -> dict[str, Any]:
         "report": board.current,
         "tiles": presentation.tiles(board),
         "tables": tables,
-        "charts": build_charts(board),
-        "funnel_steps": presentation.funnel_steps(board.current.funnel),
+        "charts": build_charts(board, steps),
+        "funnel_steps": steps,
         "titles": article_titles(slugs),
         "help": presentation.HELP,
         "review": review,
@@ -137,7 +137,8 @@ def dashboard() -> str:
 def export(table: str) -> Response:
     filters = services.parse_filters(request.args)
     board = services.dashboard(filters)
-    chosen = presentation.tables(board).get(table)
+    chosen = presentation.tables(
+        board, presentation.funnel_steps(board.current.funnel)).get(table)
     if chosen is None:
         abort(404)
     buffer = io.StringIO()

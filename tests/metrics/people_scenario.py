@@ -25,7 +25,8 @@ from datetime import datetime
 
 from portal.events import EventKind, emit
 from portal.extensions import db
-from portal.metrics import definitions as d
+from portal.metrics.figures import Satisfaction
+from portal.metrics.people_definitions import NOBODY, PeopleFigures, PeopleRow
 
 K = EventKind
 HOUR = 3600
@@ -102,38 +103,38 @@ def insert_people_scenario(a1: int, a2: int, a3: int) -> None:
     db.session.commit()
 
 
-def expected_people(a1: int, a2: int, a3: int) -> d.PeopleFigures:
+def expected_people(a1: int, a2: int, a3: int) -> PeopleFigures:
     """The week's figures, worked out by hand from the table above."""
-    sat = d.Satisfaction
+    sat = Satisfaction
     agents = (
         # A3: holds 51 (escalated to them) and 53 (reopened); solved 53 after 24 h;
         # replied to 53 in 4 h; SLA: reply missed, solve met = 1 of 2; rated 2.
-        d.PeopleRow(str(a3), open_load=2, solved=1, resolution_median=DAY, responses=1,
+        PeopleRow(str(a3), open_load=2, solved=1, resolution_median=DAY, responses=1,
                     response_median=4 * HOUR, sla_measured=2, sla_met=1, csat=sat(1, 2, 0)),
         # A1: holds 56; solved 50 (24 h) and 54 (450,000 s): nearest-rank median of two is
         # the smaller; replied to 50 in 1 h; SLA: reply met, both solves missed = 1 of 3;
         # rated 5; 52 was taken from them.
-        d.PeopleRow(str(a1), open_load=1, solved=2, resolution_median=DAY, responses=1,
+        PeopleRow(str(a1), open_load=1, solved=2, resolution_median=DAY, responses=1,
                     response_median=HOUR, sla_measured=3, sla_met=1, csat=sat(1, 5, 1),
                     reassigned=1),
         # Nobody: 52 after the move; 55's latest rating (4) was given with nobody holding it.
-        d.PeopleRow(d.NOBODY, open_load=1, csat=sat(1, 4, 1)),
+        PeopleRow(NOBODY, open_load=1, csat=sat(1, 4, 1)),
         # A2: holds nothing; solved 55 in 30 min; replied to 51 (30 min) and 52 (20 min):
         # median 20 min; SLA 3 of 3; 51 was escalated away from them.
-        d.PeopleRow(str(a2), solved=1, resolution_median=30 * 60, responses=2,
+        PeopleRow(str(a2), solved=1, resolution_median=30 * 60, responses=2,
                     response_median=20 * 60, sla_measured=3, sla_met=3, reassigned=1),
     )
     teams = (
         # technical: 51, 52 (moved in) and 53 open; solved 53; replies 51 (30 min) and 53
         # (4 h): median 30 min; SLA: 51 met, 53 missed, 53's solve met = 2 of 3; rated 2.
-        d.PeopleRow("technical", open_load=3, solved=1, resolution_median=DAY, responses=2,
+        PeopleRow("technical", open_load=3, solved=1, resolution_median=DAY, responses=2,
                     response_median=30 * 60, sla_measured=3, sla_met=2, csat=sat(1, 2, 0)),
         # billing: 56 open; solved 50 (24 h), 54 (450,000 s), 55 (30 min): median 24 h;
         # replies 50 (1 h) and 52 (20 min): median 20 min; SLA 2 replies met, solves 50 and
         # 54 missed, 55 met = 3 of 5; ratings 5 and 4 (55's latest); 52 moved away.
-        d.PeopleRow("billing", open_load=1, solved=3, resolution_median=DAY, responses=2,
+        PeopleRow("billing", open_load=1, solved=3, resolution_median=DAY, responses=2,
                     response_median=20 * 60, sla_measured=5, sla_met=3, csat=sat(2, 9, 2),
                     reassigned=1),
     )
-    return d.PeopleFigures(agents, teams)
+    return PeopleFigures(agents, teams)
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from portal.events import Event, EventKind, emit
 from portal.extensions import db
-from portal.metrics.definitions import EventRecord, Period
+from portal.metrics import rollup
+from portal.metrics.records import EventRecord, Period
+from portal.metrics.synthetic import generate_events
 
 PERIOD = Period.of_days(date(2025, 3, 3), date(2025, 3, 9))
 PREVIOUS = PERIOD.previous()
@@ -193,3 +195,14 @@ def insert_scenario(*, before: datetime | None = None, since: datetime | None = 
 
 def all_records() -> list[EventRecord]:
     return [EventRecord.from_row(row) for row in db.session.scalars(db.select(Event))]
+
+
+def insert_generated(first_day: date, days: int, conversations_per_day: int,
+                     seed: int) -> list[EventRecord]:
+    """Emit synthetic activity, fold it into the rollups, and return every event."""
+    for row in generate_events(first_day=first_day, days=days,
+                               conversations_per_day=conversations_per_day, seed=seed):
+        emit(**row)
+    db.session.commit()
+    rollup.refresh()
+    return all_records()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from portal.accounts.models import Role
 from portal.events import EventKind, emit
 from portal.extensions import db
+from portal.metrics import queries, rollup
+from tests.metrics.scenario import EMPTY, PERIOD, PREVIOUS, insert_scenario
 
 WEEK = {"start": "2025-03-03", "end": "2025-03-09"}
 
@@ -60,3 +64,17 @@ def test_staff_searches_are_not_recorded(client, login_as) -> None:
                                                 "q": "editor checks lasagne"})
     assert searches() == ["customer looks for lasagne"]
     assert searches(EventKind.SEARCH_CLICK) == []
+
+
+@pytest.mark.parametrize("category", [None, "billing"])
+def test_the_gaps_alone_are_the_dashboard_s_gaps(app, category) -> None:
+    insert_scenario()
+    rollup.refresh()
+    for period in (PERIOD, PREVIOUS, EMPTY):
+        alone, whole = queries.content_gaps(period, category), queries.report(period, category).gaps
+        assert (alone.zero_results, alone.no_clicks, alone.handoff_topics) == (
+            whole.zero_results, whole.no_clicks, whole.handoff_topics)
+        # The articles' votes are all the report shows of them.
+        assert [(r.slug, r.unhelpful, r.helpful) for r in alone.unhelpful] == [
+            (r.slug, r.unhelpful, r.helpful) for r in whole.unhelpful]
+    assert queries.content_gaps(PERIOD, category).unhelpful

@@ -44,6 +44,8 @@ def test_dashboard_shows_the_scenario_figures(client, manager) -> None:
     assert 'href="/kb/editor?q=warranty+claim"' in page
     assert 'href="/kb/editor/pairing/edit"' in page
     assert "<svg" in page and "style=" not in page
+    # The funnel chart gives hand-offs as a share of the chats before them (2 of 8).
+    assert "2 · 25.0% of chats" in page
     # Each tile explains itself.
     assert 'title="(confirmed + assumed) ÷ (confirmed + assumed + escalated)' in page
 
@@ -89,7 +91,7 @@ def test_bad_filters_get_a_clear_message(client, manager, query, message) -> Non
 def test_csv_exports_every_table(client, manager) -> None:
     insert_scenario()
     for table in ("kpis", "tickets", "funnel", "series", "categories", "articles",
-                  "zero_results", "no_click", "handoff_topics", "unhelpful"):
+                  "zero_results", "no_click", "handoff_topics", "unhelpful", "drafts"):
         response = client.get(f"/metrics/export/{table}.csv", query_string=WEEK)
         assert response.status_code == 200, table
         assert response.mimetype == "text/csv"

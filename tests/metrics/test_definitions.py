@@ -7,15 +7,21 @@ from datetime import date, timedelta
 import pytest
 
 from portal.metrics import definitions as d
-from portal.metrics.definitions import (
+from portal.metrics.figures import (
     ArticleRow,
     CategoryRow,
     Count,
     Distribution,
+    FormDeflection,
+    Funnel,
     Outcome,
     Outcomes,
+    Report,
     Satisfaction,
+    SelfService,
+    bucket_series,
 )
+from portal.metrics.records import EventRecord, Identities, Period, nearest_rank
 from tests.metrics.scenario import EMPTY, PERIOD, PREVIOUS, all_records, insert_scenario
 
 
@@ -26,11 +32,11 @@ def events(app):
 
 
 @pytest.fixture
-def week(events) -> d.Report:
+def week(events) -> Report:
     return d.compute_report(events, PERIOD)
 
 
-def test_chat_outcomes_and_deflection(week: d.Report) -> None:
+def test_chat_outcomes_and_deflection(week: Report) -> None:
     # C1 confirmed ("No" then "Yes"), C7 confirmed; C3 assumed (ticket 73 h later);
     # C2 escalated (ticket 71 h later), C4 (hand-off ticket), C6 (signed in, then a
     # ticket from the account); C5 unanswered and C9 ("No", hand-off, no ticket) abandoned.
@@ -60,7 +66,7 @@ def test_no_then_yes_is_confirmed_and_yes_then_no_is_not(events) -> None:
     c1 = [e for e in events if e.conversation_id == 1]
     assert d.classify_conversation(d.conversation_facts(1, c1), [])[0] == Outcome.CONFIRMED
     reversed_feedback = [
-        d.EventRecord(e.id, e.kind, e.occurred_at, e.visitor_id, e.user_id, e.conversation_id,
+        EventRecord(e.id, e.kind, e.occurred_at, e.visitor_id, e.user_id, e.conversation_id,
                       e.ticket_id, e.article_slug, e.category,
                       {"helpful": not e.data["helpful"]} if e.kind == "chat_feedback" else e.data)
         for e in c1 if e.kind != "resolution_confirmed"
@@ -76,11 +82,11 @@ def test_anonymous_visitor_who_signs_in_is_linked(events) -> None:
     unlinked = [e for e in events if e.kind != "user_signed_in"]
     assert d.compute_report(unlinked, PERIOD).outcomes.assumed == 2
     assert d.compute_report(events, PERIOD).outcomes.assumed == 1
-    who = d.Identities.from_events(events)
+    who = Identities.from_events(events)
     assert who.person(None, "vf") == "u:103"
 
 
-def test_ticket_kpis(week: d.Report) -> None:
+def test_ticket_kpis(week: Report) -> None:
     kpis = week.tickets
     assert kpis.created == 5  # T2, T3, T4, T6, T7 (T8 before, T9 after the week)
     # Open at the end: T2 and T7. T3 was reopened but solved again; T8 solved in the week.
@@ -100,7 +106,7 @@ def test_ticket_kpis(week: d.Report) -> None:
 def test_reopened_ticket_counts_in_backlog_while_open(events) -> None:
     # T3 was solved on Saturday 8 March at 13:00, reopened at 15:00, solved again on Sunday.
     def backlog_until(hour: int) -> int:
-        period = d.Period(PERIOD.start, PERIOD.start.replace(day=8, hour=hour))
+        period = Period(PERIOD.start, PERIOD.start.replace(day=8, hour=hour))
         return d.compute_report(events, period).tickets.backlog
 
     assert backlog_until(12) == 2  # T2 and T3
@@ -108,19 +114,19 @@ def test_reopened_ticket_counts_in_backlog_while_open(events) -> None:
     assert backlog_until(16) == 2  # T2 and the reopened T3
 
 
-def test_form_deflection_and_self_service(week: d.Report) -> None:
+def test_form_deflection_and_self_service(week: Report) -> None:
     # f1: suggestions, no ticket (deflected); f2: ticket with its form id within 1 h;
     # f4: ticket from the same browser within 1 h; f3 showed no suggestions.
-    assert week.form == d.FormDeflection(opened=4, with_suggestions=3, deflected=1)
+    assert week.form == FormDeflection(opened=4, with_suggestions=3, deflected=1)
     assert week.form.rate == pytest.approx(1 / 3)
     # Browsers using search, articles or chat: va vb vc vd ve vf vh vj vk vl.
     # Customers filing tickets: vb, user 102, vd, user 103, vh.
-    assert week.self_service == d.SelfService(visitors=10, ticket_customers=5)
+    assert week.self_service == SelfService(visitors=10, ticket_customers=5)
     assert week.self_service.score == pytest.approx(2.0)
 
 
-def test_funnel_and_series(week: d.Report) -> None:
-    assert week.funnel == d.Funnel(searches=6, article_views=6, chats=8, handoffs=2, tickets=5)
+def test_funnel_and_series(week: Report) -> None:
+    assert week.funnel == Funnel(searches=6, article_views=6, chats=8, handoffs=2, tickets=5)
     by_day = {p.day: p for p in week.series}
     assert len(week.series) == 7
     assert by_day[date(2025, 3, 3)].outcomes == Outcomes(confirmed=1, durable=1)
@@ -128,11 +134,11 @@ def test_funnel_and_series(week: d.Report) -> None:
     assert by_day[date(2025, 3, 5)].outcomes == Outcomes(escalated=1, abandoned=1)
     assert [p.tickets for p in week.series] == [0, 0, 1, 1, 2, 0, 1]
     assert [p.searches for p in week.series] == [2, 2, 1, 0, 0, 1, 0]
-    weekly = d.bucket_series(week.series, weekly=True)
+    weekly = bucket_series(week.series, weekly=True)
     assert len(weekly) == 1 and weekly[0].outcomes == week.outcomes
 
 
-def test_by_category(week: d.Report) -> None:
+def test_by_category(week: Report) -> None:
     assert week.by_category == (
         CategoryRow("billing", Outcomes(confirmed=2, escalated=1, durable=1), 0, 2),
         CategoryRow("devices", Outcomes(assumed=1, escalated=1), 1, 2),
@@ -141,7 +147,7 @@ def test_by_category(week: d.Report) -> None:
     )
 
 
-def test_by_article(week: d.Report) -> None:
+def test_by_article(week: Report) -> None:
     # Read before a ticket (24 h): refunds before T2, pairing before T3, password-reset
     # (read anonymously by vf, who then signed in) before T6; invoices 25 h before T7: no.
     assert week.by_article == (
@@ -157,7 +163,7 @@ def test_by_article(week: d.Report) -> None:
     assert week.by_article[0].deflection_rate == pytest.approx(0.5)
 
 
-def test_content_gaps(week: d.Report) -> None:
+def test_content_gaps(week: Report) -> None:
     assert week.gaps.zero_results == (Count("warranty claim", 2),)
     # s2 ("Refund ") and s6 were never clicked; s5 was clicked twice but counts once.
     assert week.gaps.no_clicks == (Count("pairing", 1), Count("refund", 1))
@@ -173,9 +179,9 @@ def test_category_filter(events) -> None:
     assert billing.tickets.resolution == Distribution(1, 518400, 518400)
     assert (billing.tickets.sla_met, billing.tickets.sla_measured) == (1, 2)
     # Billing self-service: va, vb, vl, vh; billing ticket customers: vb, vh.
-    assert billing.self_service == d.SelfService(4, 2)
+    assert billing.self_service == SelfService(4, 2)
     # Searches carry no category: the filter leaves them as they are.
-    assert billing.funnel == d.Funnel(searches=6, article_views=4, chats=3, handoffs=0,
+    assert billing.funnel == Funnel(searches=6, article_views=4, chats=3, handoffs=0,
                                       tickets=2)
 
 
@@ -207,7 +213,7 @@ def test_no_events_at_all(app) -> None:
 
 
 def test_percentiles_use_nearest_rank() -> None:
-    assert d.nearest_rank([], 0.5) is None
-    assert d.nearest_rank([5], 0.9) == 5
-    assert d.nearest_rank([4, 1, 3, 2], 0.5) == 2
-    assert d.nearest_rank(list(range(1, 11)), 0.9) == 9
+    assert nearest_rank([], 0.5) is None
+    assert nearest_rank([5], 0.9) == 5
+    assert nearest_rank([4, 1, 3, 2], 0.5) == 2
+    assert nearest_rank(list(range(1, 11)), 0.9) == 9

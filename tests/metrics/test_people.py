@@ -9,29 +9,30 @@ import pytest
 from portal.accounts.models import Role
 from portal.events import Event, emit
 from portal.extensions import db
-from portal.metrics import definitions as d
 from portal.metrics import queries, rollup
+from portal.metrics.people_definitions import NOBODY, PeopleFigures, PeopleRow, compute_people
+from portal.metrics.records import Period
 from portal.metrics.synthetic import generate_events
 from portal.tickets import services as tickets
 from tests.metrics.people_scenario import at, expected_people, insert_people_scenario
 from tests.metrics.scenario import EMPTY, PERIOD, PREVIOUS, all_records
 
 A1, A2, A3 = 201, 202, 203
-LONG = d.Period.of_days(date(2025, 2, 20), date(2025, 3, 15))
+LONG = Period.of_days(date(2025, 2, 20), date(2025, 3, 15))
 
 
 def test_the_definitions_give_the_hand_computed_figures(app) -> None:
     insert_people_scenario(A1, A2, A3)
-    assert d.compute_people(all_records(), PERIOD) == expected_people(A1, A2, A3)
+    assert compute_people(all_records(), PERIOD) == expected_people(A1, A2, A3)
 
 
 def test_rates_of_the_hand_computed_week(app) -> None:
     insert_people_scenario(A1, A2, A3)
-    figures = d.compute_people(all_records(), PERIOD)
+    figures = compute_people(all_records(), PERIOD)
     agents = {row.key: row for row in figures.agents}
     assert agents[str(A1)].sla_attainment == pytest.approx(1 / 3)
     assert agents[str(A2)].sla_attainment == 1.0
-    assert agents[d.NOBODY].sla_attainment is None  # nothing measured: shown as "—"
+    assert agents[NOBODY].sla_attainment is None  # nothing measured: shown as "—"
     teams = {row.key: row for row in figures.teams}
     assert teams["billing"].csat.average == pytest.approx(4.5)
     assert teams["technical"].csat.satisfied_rate == 0.0
@@ -39,13 +40,13 @@ def test_rates_of_the_hand_computed_week(app) -> None:
 
 def test_the_week_before_and_an_empty_week(app) -> None:
     insert_people_scenario(A1, A2, A3)
-    before = d.compute_people(all_records(), PREVIOUS)
+    before = compute_people(all_records(), PREVIOUS)
     agents = {row.key: row for row in before.agents}
     # Only ticket 54 existed: created for A2, given to A1 the same day, A1 replied in 2 h.
-    assert agents[str(A1)] == d.PeopleRow(str(A1), open_load=1, responses=1,
+    assert agents[str(A1)] == PeopleRow(str(A1), open_load=1, responses=1,
                                           response_median=7200, sla_measured=1, sla_met=1)
-    assert agents[str(A2)] == d.PeopleRow(str(A2), reassigned=1)
-    assert d.compute_people(all_records(), EMPTY) == d.PeopleFigures()
+    assert agents[str(A2)] == PeopleRow(str(A2), reassigned=1)
+    assert compute_people(all_records(), EMPTY) == PeopleFigures()
 
 
 @pytest.mark.parametrize("category", [None, "billing", "devices"])
@@ -54,7 +55,7 @@ def test_the_rollups_agree_with_the_definitions(app, category) -> None:
     rollup.refresh()
     events = all_records()
     for period in (PERIOD, PREVIOUS, EMPTY, LONG):
-        assert queries.people(period, category) == d.compute_people(events, period, category), (
+        assert queries.people(period, category) == compute_people(events, period, category), (
             period, category)
     if category is None:
         assert queries.people(PERIOD) == expected_people(A1, A2, A3)
@@ -128,9 +129,9 @@ def test_real_ticket_work_feeds_agent_figures_and_the_sla_tile(app, make_user) -
             hour=0, minute=0, second=0, microsecond=0)) / 2
     db.session.commit()
     rollup.refresh()
-    period = d.Period.of_days(yesterday.date(), yesterday.date())
+    period = Period.of_days(yesterday.date(), yesterday.date())
     figures = queries.people(period)
-    assert figures == d.compute_people(all_records(), period)
+    assert figures == compute_people(all_records(), period)
     agents = {row.key: row for row in figures.agents}
     assert agents[str(lead.id)].solved == 1 and agents[str(lead.id)].responses == 1
     assert agents[str(lead.id)].sla_attainment == 1.0
@@ -151,9 +152,9 @@ def test_rollups_agree_on_generated_activity(app) -> None:
     rollup.refresh()
     events = all_records()
     assert any(e.kind == "ticket_assigned" for e in events)
-    for period in (d.Period.of_days(first, first + timedelta(days=20)),
-                   d.Period.of_days(first + timedelta(days=7), first + timedelta(days=13))):
+    for period in (Period.of_days(first, first + timedelta(days=20)),
+                   Period.of_days(first + timedelta(days=7), first + timedelta(days=13))):
         for category in (None, "billing", "devices"):
-            expected = d.compute_people(events, period, category)
+            expected = compute_people(events, period, category)
             assert expected.agents, (period, category)
             assert queries.people(period, category) == expected, (period, category)

@@ -14,9 +14,9 @@ from portal.clock import utcnow
 from portal.events import Event, EventKind
 from portal.extensions import db
 from portal.metrics import review, review_report, review_seed, rollup
-from portal.metrics.definitions import Period
 from portal.metrics.models import AnswerReview
 from portal.metrics.queries import report
+from portal.metrics.records import Period
 from portal.metrics.review_figures import Corrected, Stratum, Tally, wilson_interval
 from tests.metrics.review_scenario import seed_answers
 

@@ -12,10 +12,17 @@ from portal.extensions import db
 from portal.metrics import definitions as d
 from portal.metrics import queries, rollup
 from portal.metrics.models import ConversationRollup, RollupState
-from portal.metrics.synthetic import generate_events
-from tests.metrics.scenario import EMPTY, PERIOD, PREVIOUS, all_records, insert_scenario
+from portal.metrics.records import EventRecord, Period
+from tests.metrics.scenario import (
+    EMPTY,
+    PERIOD,
+    PREVIOUS,
+    all_records,
+    insert_generated,
+    insert_scenario,
+)
 
-PERIODS = [PERIOD, PREVIOUS, EMPTY, d.Period.of_days(date(2025, 2, 20), date(2025, 3, 15))]
+PERIODS = [PERIOD, PREVIOUS, EMPTY, Period.of_days(date(2025, 2, 20), date(2025, 3, 15))]
 
 
 def outcome_of(conversation_id: int) -> str | None:
@@ -23,7 +30,7 @@ def outcome_of(conversation_id: int) -> str | None:
                              .where(ConversationRollup.conversation_id == conversation_id))
 
 
-def assert_agrees(events: list[d.EventRecord], period: d.Period, category: str | None) -> None:
+def assert_agrees(events: list[EventRecord], period: Period, category: str | None) -> None:
     expected = d.compute_report(events, period, category)
     actual = queries.report(period, category)
     for name in ("outcomes", "form", "self_service", "tickets", "funnel", "by_category",
@@ -95,21 +102,17 @@ def test_recent_events_wait_for_the_settle_time(app) -> None:
 
 def test_rollups_match_on_generated_activity(app) -> None:
     first = date(2025, 1, 1)
-    for row in generate_events(first_day=first, days=21, conversations_per_day=12, seed=7):
-        emit(**row)
-    db.session.commit()
-    rollup.refresh()
-    events = all_records()
+    events = insert_generated(first, days=21, conversations_per_day=12, seed=7)
     assert len(events) > 500
-    for period in (d.Period.of_days(first, first + timedelta(days=20)),
-                   d.Period.of_days(first + timedelta(days=7), first + timedelta(days=13))):
+    for period in (Period.of_days(first, first + timedelta(days=20)),
+                   Period.of_days(first + timedelta(days=7), first + timedelta(days=13))):
         for category in (None, "billing", "devices"):
             assert_agrees(events, period, category)
 
 
 def test_partial_day_periods_are_refused(app) -> None:
     with pytest.raises(ValueError, match="whole days"):
-        queries.report(d.Period(datetime(2025, 3, 3, 12), datetime(2025, 3, 4)))
+        queries.report(Period(datetime(2025, 3, 3, 12), datetime(2025, 3, 4)))
 
 
 def test_a_visitor_is_counted_once_per_period_even_when_days_arrive_out_of_order(app) -> None:
@@ -126,7 +129,7 @@ def test_a_visitor_is_counted_once_per_period_even_when_days_arrive_out_of_order
     search(10, "v1")
 
     def visitors(first: int, last: int) -> int:
-        period = d.Period.of_days(date(2025, 3, first), date(2025, 3, last))
+        period = Period.of_days(date(2025, 3, first), date(2025, 3, last))
         return queries.report(period, detail=False).self_service.visitors
 
     assert visitors(1, 31) == 2
@@ -136,4 +139,4 @@ def test_a_visitor_is_counted_once_per_period_even_when_days_arrive_out_of_order
     assert visitors(11, 20) == 1
     events = all_records()
     for first, last in ((1, 31), (2, 31), (6, 15), (11, 20)):
-        assert_agrees(events, d.Period.of_days(date(2025, 3, first), date(2025, 3, last)), None)
+        assert_agrees(events, Period.of_days(date(2025, 3, first), date(2025, 3, last)), None)

@@ -13,8 +13,9 @@ from portal.clock import utcnow
 from portal.events import Event
 from portal.extensions import db
 from portal.kb import sync
-from portal.metrics import definitions as d
 from portal.metrics import queries, seed
+from portal.metrics.draft_definitions import compute_draft_usage
+from portal.metrics.records import EventRecord, Period
 from tests.metrics.test_rollup import assert_agrees
 
 ARTICLES = {
@@ -78,10 +79,14 @@ def test_demo_seed_writes_backdated_activity_through_the_services(app, runner, s
     assert subjects and all(s in said or s.startswith("Question about ") for s in subjects)
     assert not any(s.startswith(("Problem with", "How do I refund")) for s in subjects)
 
-    period = d.Period.of_days((now - timedelta(days=6)).date(), now.date())
-    events = [d.EventRecord.from_row(row) for row in db.session.scalars(select(Event))]
+    period = Period.of_days((now - timedelta(days=6)).date(), now.date())
+    events = [EventRecord.from_row(row) for row in db.session.scalars(select(Event))]
     assert queries.report(period).outcomes.total > 0
     assert_agrees(events, period, None)
+    # The demo shows what agents did with the copilot's drafts, as the definition counts it.
+    drafts = queries.draft_usage(period)
+    assert drafts.shown > 0 and drafts.decided > 0
+    assert drafts == compute_draft_usage(events, period)
 
 
 def test_demo_step_seeds_only_an_empty_portal(app, small_kb, monkeypatch):
