@@ -7,7 +7,6 @@ Settings, which would silently reach for OpenAI).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,7 +162,6 @@ def _embedding(text: str) -> list[float] | None:
 
 # How much of the top article the text signals read: its best chunks, sentence by sentence.
 TEXT_FEATURE_PASSAGES = 2
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n")
 
 
 def answer_text_features(
@@ -176,10 +174,7 @@ def answer_text_features(
     and the share of the question's rare words those chunks contain.
     """
     passages = ranked[0].passages[:TEXT_FEATURE_PASSAGES]
-    # Cut to the words MiniLM reads well: a run-on "sentence" of an imported article would
-    # cost as much to embed as the rest together.
-    sentences = [" ".join(part.split()[:SENTENCE_WORDS]) for p in passages
-                 for part in _SENTENCE.split(p.text) if len(part.split()) >= 3]
+    sentences = kb_services.sentence_pieces(p.text for p in passages)
     features = {"sentence_cosine": 0.0,
                 "rare_coverage": kb_services.rare_word_coverage(query, [p.text for p in passages])}
     if sentences:
@@ -189,7 +184,6 @@ def answer_text_features(
 
 
 MAX_FEATURE_SENTENCES = 16
-SENTENCE_WORDS = 40
 
 
 def _passage_of(node: NodeWithScore) -> kb_services.Passage:

@@ -423,9 +423,10 @@ def understand(
         # power link go?" after the installation steps), and read alone it points nowhere
         # else: "do you sell radiator valves?" after a temperature answer finds other
         # articles closer than the topic's, which the topic's question only outweighs.
+        helped_with = topic_articles(history)
         follow = (together_sure and not alone_sure and bool(together.slugs)
-                  and together.slugs[0] in topic_articles(history)
-                  and not points_elsewhere(alone, topic_articles(history)))
+                  and together.slugs[0] in helped_with
+                  and not points_elsewhere(alone, helped_with))
     else:
         # A statement ("the light is orange but the radiators are cold") continues the
         # topic when only the topic gives it an answer.
@@ -443,7 +444,6 @@ def understand(
 # words with it, then the first ones (the cap bounds the embedding time of a long article;
 # halved from 48, the shared dev conversations decide the same).
 SUPPORT_SENTENCES = 24
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
 # Embedding an article's sentences is most of a follow-up's time (about 75 ms for 24 on
 # one core) and the same articles answer most follow-ups: each process keeps the vectors of
 # the sentences it has embedded (about 1.5 kB each; stale ones just age out).
@@ -467,8 +467,7 @@ def own_support(message: str, vector: np.ndarray, reading: Any) -> float | None:
     top = sources[0]
     texts = kb_services.section_texts([top.slug], [top.passages[0].audience]) or [
         p.text for p in top.passages]
-    sentences = [" ".join(part.split()[:40]) for text in texts
-                 for part in _SENTENCE_BREAK.split(text) if len(part.split()) >= 3]
+    sentences = kb_services.sentence_pieces(texts)
     if not sentences:
         return None
     if len(sentences) > SUPPORT_SENTENCES:

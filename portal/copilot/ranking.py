@@ -15,7 +15,6 @@ on the other (docs/copilot.md#evaluation).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 
 from portal.chat.services import Retrieval, Source
@@ -35,13 +34,11 @@ SENTENCE_WEIGHT = 8.0
 # state the problem.
 MAX_SENTENCES = 12
 MIN_SENTENCE_WORDS = 3
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n")
 
 
 def ticket_sentences(text: str) -> list[str]:
     """The ticket's sentences and lines worth matching, first ones first, each once."""
-    found = [s.strip() for s in _SENTENCE.split(text)
-             if len(s.split()) >= MIN_SENTENCE_WORDS]
+    found = kb_services.sentence_pieces([text], min_words=MIN_SENTENCE_WORDS, max_words=None)
     return list(dict.fromkeys(found))[:MAX_SENTENCES] or ([text.strip()] if text.strip()
                                                           else [])
 

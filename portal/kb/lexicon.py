@@ -25,6 +25,22 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[\w][\w.'/+-]*[\w]|[\w]", re.UNICODE)
 
 
+# Sentences, and the lines of lists and tables that end without a full stop.
+_SENTENCE_OR_LINE = re.compile(r"(?<=[.!?])\s+|\n")
+# What MiniLM reads well: a run-on "sentence" of an imported article would cost as much to
+# embed as the rest of the article.
+SENTENCE_WORDS = 40
+
+
+def sentence_pieces(texts: Iterable[str], *, min_words: int = 3,
+                    max_words: int | None = SENTENCE_WORDS) -> list[str]:
+    """The texts' sentences and lines of at least `min_words` words, in order, each cut to
+    `max_words` words (None: whole), whitespace collapsed: what the embedding signals
+    compare a message with, one sentence at a time."""
+    return [" ".join(part.split()[:max_words]) for text in texts
+            for part in _SENTENCE_OR_LINE.split(text) if len(part.split()) >= min_words]
+
+
 def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
 

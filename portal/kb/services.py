@@ -34,7 +34,7 @@ from portal.kb.chunks import (  # noqa: F401
 from portal.kb.documents import SLUG_RE, ParsedArticle
 from portal.kb.embedding import EmbeddingUnavailable, RememberedVectors, get_embedder
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine  # noqa: F401
-from portal.kb.lexicon import STOPWORDS, content_words  # noqa: F401
+from portal.kb.lexicon import STOPWORDS, content_words, sentence_pieces  # noqa: F401
 from portal.kb.lexicon import terms as search_terms  # noqa: F401
 from portal.kb.models import KbArticle, KbVote, visible_articles
 from portal.kb.ranking import (  # noqa: F401

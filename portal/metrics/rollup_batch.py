@@ -434,20 +434,15 @@ class Batch:
         visitors = {t.visitor_id for t in self.ticket_probes if t.visitor_id} | \
             self.relinked_visitors
         candidates: list[Any] = []
-        for part in chunks(sorted(persons)):
-            candidates += db.session.execute(
-                select(ConversationRollup.conversation_id, ConversationRollup.person,
-                       ConversationRollup.visitor_id, ConversationRollup.started_at,
-                       ConversationRollup.anchor)
-                .where(ConversationRollup.person.in_(part))
-            ).all()
-        for part in chunks(sorted(visitors)):
-            candidates += db.session.execute(
-                select(ConversationRollup.conversation_id, ConversationRollup.person,
-                       ConversationRollup.visitor_id, ConversationRollup.started_at,
-                       ConversationRollup.anchor)
-                .where(ConversationRollup.visitor_id.in_(part))
-            ).all()
+        for column, keys in ((ConversationRollup.person, persons),
+                             (ConversationRollup.visitor_id, visitors)):
+            for part in chunks(sorted(keys)):
+                candidates += db.session.execute(
+                    select(ConversationRollup.conversation_id, ConversationRollup.person,
+                           ConversationRollup.visitor_id, ConversationRollup.started_at,
+                           ConversationRollup.anchor)
+                    .where(column.in_(part))
+                ).all()
         tickets_of = TicketIndex(self.ticket_probes)
         for row in candidates:
             if row.person in self.relinked_persons or row.visitor_id in self.relinked_visitors:
