@@ -178,6 +178,9 @@ def classifier() -> ExemplarClassifier:
 _ANAPHORA = re.compile(
     r"\b(it|its|it's|that|this|these|those|they|them|their|there|same|one|ones|then)\b", re.I
 )
+# Pronouns standing for something said before ("what if they refuse to pay it"), unlike a
+# demonstrative before a noun the message names itself ("one of those authenticator apps").
+_PERSONAL_PRONOUN = re.compile(r"\b(it|its|it's|they|them|their)\b", re.I)
 # A message opening like this continues the sentence before it.
 _CONNECTIVE = re.compile(r"^\W*(and|or|but|so|what about|how about|what if|same for)\b", re.I)
 # A customer announcing a change of subject.
@@ -415,8 +418,16 @@ def understand(
     alone_sure = alone.confidence >= answer_threshold
     together_sure = together.confidence >= answer_threshold
     if leans_on_topic(message):
-        # Read with the topic, unless alone it is clearly better answered.
-        follow = not (alone_sure and alone.confidence > together.confidence + READING_MARGIN)
+        # Read with the topic, unless alone it is clearly better answered, or, with no
+        # pronoun standing for the topic, alone it is answered at least as surely from an
+        # article the topic was not helped with ("do I need one of those authenticator
+        # apps" after sign-in alerts: "those" picks out a kind of thing it names itself).
+        helped_with = topic_articles(history)
+        better_alone = alone.confidence > together.confidence + READING_MARGIN
+        elsewhere = (not _PERSONAL_PRONOUN.search(message)
+                     and alone.confidence >= together.confidence
+                     and points_elsewhere(alone, helped_with))
+        follow = not (alone_sure and (better_alone or elsewhere))
     elif asks_something(message):
         # A question of its own, however short, is a new topic, unless only the topic
         # answers it, from the very article the topic was helped with ("where does the

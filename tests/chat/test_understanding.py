@@ -218,6 +218,27 @@ def test_a_short_question_only_the_topic_article_answers_follows_the_topic(app: 
         assert result.kind == TurnKind.QUESTION
 
 
+def test_a_demonstrative_before_its_own_noun_does_not_hold_a_sure_question_to_the_topic(
+        app: Any) -> None:
+    with app.app_context():
+        # "those" picks out a kind of thing the message names; alone the KB is as sure of
+        # another article as the topic's reading is of its own: a question of its own.
+        result = turn("do I need one of those authenticator apps", ANSWERED, alone=0.9,
+                      together=0.85)
+        assert result.kind == TurnKind.QUESTION
+        # A pronoun standing for the topic keeps it, however sure the message alone is.
+        result = turn("what if they refuse to pay it", ANSWERED, alone=0.9, together=0.85)
+        assert result.kind == TurnKind.FOLLOW_UP
+        # Alone sure of the very article the topic was helped with: still the topic.
+        result = turn("do I need one of those reset pins", ANSWERED, alone=0.9,
+                      together=0.85, alone_top="reset-hub")
+        assert result.kind == TurnKind.FOLLOW_UP
+        # Unsure alone: the topic's reading is kept.
+        result = turn("do I need one of those authenticator apps", ANSWERED, alone=0.3,
+                      together=0.85)
+        assert result.kind == TurnKind.FOLLOW_UP
+
+
 def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypatch: Any) -> None:
     import numpy as np
 
