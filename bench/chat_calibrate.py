@@ -7,6 +7,9 @@ fit never saw. The fitted values are printed for pasting into portal/chat/rankin
   .venv/bin/python bench/chat_calibrate.py collect OUT.json   # runs the pipeline (minutes)
   .venv/bin/python bench/chat_calibrate.py fit OUT.json       # fits (seconds)
   .venv/bin/python bench/chat_calibrate.py halves EVAL.json…  # `portal eval --json` per half
+  .venv/bin/python bench/chat_calibrate.py decision GAP.json… [--decision-features a,b]
+      # the shipped decision's fit (`portal eval --calibrate`) on `portal eval --gap --json`
+      # runs of several KBs, in-sample and two-fold on the same fixed halves
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from portal.chat.calibration import fit_logistic
+from portal.chat.calibration import Calibration, fit_calibration, fit_logistic
 from portal.chat.evaluation import (
     candidate_features,
     load_questions,
     run_evaluation,
     summarise,
 )
-from portal.chat.ranking import ARTICLE_FEATURES, TEXT_FEATURES
+from portal.chat.ranking import ARTICLE_FEATURES, MIN_TOP_COSINE, TEXT_FEATURES
 from portal.chat.ranking import DECISION_FEATURES as ALL_DECISION_FEATURES
 
 # This script refits the article ranker and studies the decision on what the ranking alone
@@ -235,6 +238,73 @@ def fit(path: Path, names: tuple[str, ...]) -> None:
             print(f"    {decision_figures(probabilities(hx, model), hy, threshold)[2]}")
 
 
+# --- the shipped decision, refitted on `portal eval --gap --json` rows ---------------------
+
+
+def eval_rows(path: Path) -> list[dict[str, Any]]:
+    """One KB's rows, each tagged with its set (the floor holds per KB) and its half (a
+    question and its gap twin share an id, so they fall in the same half)."""
+    rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    halves = half_of(sorted({r["id"] for r in rows}))
+    return [{**r, "set": path.name, "half": halves[r["id"]]} for r in rows]
+
+
+def answered_under(calibration: Calibration | None, row: dict[str, Any]) -> bool:
+    """Whether the chat gives the row's question a confident answer under `calibration`:
+    the eval's outcome replayed (sensitive topics and requests for a person are handed off
+    whatever the score; nothing near enough in the KB is never answered). None: what the
+    run itself did."""
+    if calibration is None:
+        return bool(row["answered"])
+    features = row.get("features")
+    if row.get("turn") != "question" or not features:
+        return False
+    if features["top_cosine"] < MIN_TOP_COSINE:
+        return False
+    return calibration.model.probability(features) >= calibration.thresholds.answer
+
+
+def decision_shares(calibration: Calibration | None, rows: list[dict[str, Any]]
+                    ) -> tuple[float, float, float]:
+    """Answered answerable questions, gap questions and unanswerable ones left without a
+    confident answer."""
+    groups = ([r for r in rows if r.get("answerable", True) and not r.get("gap")],
+              [r for r in rows if r.get("gap")],
+              [r for r in rows if not r.get("answerable", True)])
+    wanted = (True, False, False)
+    return tuple(  # type: ignore[return-value]
+        sum(answered_under(calibration, r) == answer for r in group) / len(group)
+        if group else float("nan") for group, answer in zip(groups, wanted, strict=True))
+
+
+def study_decision(paths: list[Path], names: tuple[str, ...]) -> None:
+    """The decision fitted as `portal eval --calibrate` fits it, with `names` as features:
+    fitted on every set together, and two-fold (fitted on one half of every set, measured
+    on the other half). A candidate signal is computed in retrieval's text features, which
+    the eval rows carry whether or not the shipped model reads them."""
+    sets = [eval_rows(path) for path in paths]
+    everything = [r for rows in sets for r in rows]
+    fitted, _ = fit_calibration(everything, names)
+    held_out: dict[str, list[tuple[float, float, float]]] = {}
+    for train, test in (("A", "B"), ("B", "A")):
+        fold, _ = fit_calibration([r for r in everything if r["half"] == train], names)
+        for rows in sets:
+            held_out.setdefault(rows[0]["set"], []).append(
+                decision_shares(fold, [r for r in rows if r["half"] == test]))
+
+    def shares(values: Iterable[float]) -> str:
+        answered, gap, unanswerable = values
+        return (f"answered {answered:.3f}  gap no-confident {gap:.3f}  "
+                f"unanswerable no-confident {unanswerable:.3f}")
+
+    print(f"decision on {names}: thresholds {fitted.thresholds}")
+    for rows in sets:
+        name = rows[0]["set"]
+        print(f"{name}\n  as run    {shares(decision_shares(None, rows))}\n"
+              f"  in-sample {shares(decision_shares(fitted, rows))}\n"
+              f"  two-fold  {shares(np.mean(np.array(held_out[name]), axis=0))}")
+
+
 def report_halves(paths: list[Path]) -> None:
     for path in paths:
         rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
@@ -246,15 +316,20 @@ def report_halves(paths: list[Path]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("collect", "fit", "halves"))
+    parser.add_argument("command", choices=("collect", "fit", "halves", "decision"))
     parser.add_argument("paths", nargs="+", type=Path)
-    parser.add_argument("--decision-features", default="top_probability",
-                        help=f"comma-separated, among {', '.join(DECISION_FEATURES)}")
+    parser.add_argument("--decision-features",
+                        help="comma-separated; fit: among "
+                             f"{', '.join(DECISION_FEATURES)} (default top_probability); "
+                             "decision: any in the rows (default the shipped ones)")
     args = parser.parse_args()
     if args.command == "collect":
         collect(args.paths[0])
     elif args.command == "fit":
-        fit(args.paths[0], tuple(args.decision_features.split(",")))
+        fit(args.paths[0], tuple((args.decision_features or "top_probability").split(",")))
+    elif args.command == "decision":
+        study_decision(args.paths, tuple(args.decision_features.split(","))
+                       if args.decision_features else ALL_DECISION_FEATURES)
     else:
         report_halves(args.paths)
 

@@ -150,16 +150,19 @@ def fit_logistic(x: Any, y: Any, iterations: int = 4000) -> tuple[Any, Any, Any,
     return means, scales, coef, bias
 
 
-def fit_calibration(rows: list[dict[str, Any]]) -> tuple[Calibration, dict[str, float]]:
+def fit_calibration(
+    rows: list[dict[str, Any]], names: tuple[str, ...] = ranking.DECISION_FEATURES
+) -> tuple[Calibration, dict[str, float]]:
     """The decision model and thresholds fitted on eval rows.
 
     Positives are answerable questions asked of the whole KB; negatives are the same
     questions with their articles removed (`--gap`) and questions marked unanswerable.
     Questions that retrieval found nothing for count in the shares but cannot be fitted.
+    `names` other than the shipped features are for studying a candidate signal
+    (bench/chat_calibrate.py decision); a file written with them would not load.
     """
     import numpy as np
 
-    names = ranking.DECISION_FEATURES
     usable = [r for r in rows if r.get("features") and all(n in r["features"] for n in names)]
     positive = [bool(r.get("answerable", True)) and not r.get("gap") for r in usable]
     if sum(positive) < 5 or len(positive) - sum(positive) < 5:

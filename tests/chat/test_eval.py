@@ -213,3 +213,37 @@ def test_calibration_keeps_the_answered_floor_in_what_customers_get() -> None:
     answered = sum(1 for r in rows if not r.get("gap") and r["turn"] == "question"
                    and fitted.model.probability(r["features"]) >= fitted.thresholds.answer)
     assert answered >= math.ceil(ANSWERED_FLOOR * 40)
+
+
+def test_calibration_studies_a_candidate_signal_the_rows_carry() -> None:
+    """A signal retrieval computes but the shipped model does not read can be fitted for a
+    study (bench/chat_calibrate.py decision), keeping the answered floor; a calibration file
+    naming it is refused, so a study never changes what the chat loads."""
+    import math
+    import random
+
+    from portal.chat.calibration import (
+        ANSWERED_FLOOR,
+        CalibrationError,
+        fit_calibration,
+        parse,
+    )
+
+    rng = random.Random(11)
+    names = ("top_probability", "top_cosine", "candidate_signal")
+
+    def row(level: float, **extra: Any) -> dict[str, Any]:
+        features = {"top_probability": rng.uniform(0.2, 0.9), "top_cosine": rng.uniform(0.5, 0.8),
+                    "candidate_signal": level + rng.uniform(-0.2, 0.2)}
+        return {"answerable": True, "turn": "question", "features": features, **extra}
+
+    rows = [row(0.8) for _ in range(40)] + [row(0.2, gap=True) for _ in range(40)]
+    fitted, figures = fit_calibration(rows, names)
+    assert fitted.model.features == names
+    answered = sum(1 for r in rows if not r.get("gap")
+                   and fitted.model.probability(r["features"]) >= fitted.thresholds.answer)
+    assert answered >= math.ceil(ANSWERED_FLOOR * 40)
+    # The candidate separates the two kinds, so the gaps are handed off.
+    assert figures["no_confident_answer_gap"] >= 0.9
+    with pytest.raises(CalibrationError, match="candidate_signal"):
+        parse(fitted.as_json(), "study.json")
