@@ -90,7 +90,7 @@ def suggest(text: str, *, audiences: Sequence[str] = kb_services.STAFF_AUDIENCES
     suggested articles as further reading, so every suggestion the agent sees is cited."""
     found = retrieval or retrieve(text, audiences=tuple(audiences), vector=vector,
                                   text_signals=False)
-    sources = ranking.reranked(text, found)[:SUGGESTED_ARTICLES]
+    sources = ranking.reranked(text, found, audiences)[:SUGGESTED_ARTICLES]
     articles = [
         SuggestedArticle(
             slug=s.slug, title=s.title, heading=s.passages[0].heading if s.passages else "",
