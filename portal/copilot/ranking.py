@@ -57,8 +57,9 @@ def ticket_sentences(text: str) -> list[str]:
 
 
 def ticket_codes(text: str) -> set[str]:
-    """The ticket's error codes, versions, fix pack and CVE numbers: letters and digits in one
-    token (`kb.search_terms` form, as the index counts them)."""
+    """The ticket's error codes, fix packs, CVE numbers and versions written with letters
+    ("v8.5"; a bare "8.5" is not one): letters and digits in one token, in `kb.search_terms`
+    form, as the index counts them."""
     return {w for w in kb_services.search_terms(text)
             if any(c.isdigit() for c in w) and any(c.isalpha() for c in w)}
 
