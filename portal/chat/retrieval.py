@@ -7,6 +7,7 @@ Settings, which would silently reach for OpenAI).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,17 +107,27 @@ class KnowledgeBaseRetriever(BaseRetriever):
             article = kb_services.get_article(hit.slug, audiences=self.audiences)
             if article is None:
                 continue
-            for position, (anchor, heading, text) in enumerate(article.sections[:4]):
-                passages.append(
-                    kb_services.Passage(
-                        id=f"{article.slug}__db{position}", slug=article.slug,
-                        title=article.title, heading=heading, anchor=anchor,
-                        category=article.category, audience=article.audience, text=text,
-                        score=1.0 / (rank + 1) - position * 0.01,
-                        url=f"/kb/{article.slug}" + (f"#{anchor}" if anchor else ""),
-                    )
-                )
+            passages += section_passages(article, [1.0 / (rank + 1) - position * 0.01
+                                                   for position in range(4)])
         return passages
+
+
+def section_passages(article: kb_services.ArticleView, scores: Sequence[float],
+                     first: Sequence[int] = ()) -> list[kb_services.Passage]:
+    """An article's sections read from the database as passages, one per score: the
+    sections at the positions in `first` first, then the others in the article's order."""
+    positions = list(dict.fromkeys([*first, *range(len(article.sections))]))
+    return [
+        kb_services.Passage(
+            id=f"{article.slug}__db{position}", slug=article.slug, title=article.title,
+            heading=article.sections[position][1], anchor=article.sections[position][0],
+            category=article.category, audience=article.audience,
+            text=article.sections[position][2], score=score,
+            url=f"/kb/{article.slug}" + (f"#{article.sections[position][0]}"
+                                          if article.sections[position][0] else ""),
+        )
+        for position, score in zip(positions, scores, strict=False)
+    ]
 
 
 def retrieve(

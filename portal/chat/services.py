@@ -37,6 +37,7 @@ from portal.chat.handoff import tried_articles as tried_articles
 from portal.chat.models import Conversation, Message
 from portal.chat.retrieval import Retrieval, retrieve
 from portal.chat.retrieval import Source as Source
+from portal.chat.retrieval import section_passages as section_passages
 from portal.chat.transcripts import CUSTOMER_LABEL as CUSTOMER_LABEL
 from portal.chat.transcripts import transcript_of as transcript_of
 from portal.chat.understanding import ExemplarClassifier as ExemplarClassifier

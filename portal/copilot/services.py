@@ -90,7 +90,7 @@ def suggest(text: str, *, audiences: Sequence[str] = kb_services.STAFF_AUDIENCES
     suggested articles as further reading, so every suggestion the agent sees is cited."""
     found = retrieval or retrieve(text, audiences=tuple(audiences), vector=vector,
                                   text_signals=False)
-    sources = ranking.reranked(text, found)[:SUGGESTED_ARTICLES]
+    sources = ranking.reranked(text, found, audiences)[:SUGGESTED_ARTICLES]
     articles = [
         SuggestedArticle(
             slug=s.slug, title=s.title, heading=s.passages[0].heading if s.passages else "",
@@ -154,9 +154,10 @@ def _query_text(ticket: Any, key: str, text: str) -> str:
     return text if key == "d" else f"{ticket.subject}\n{text}"
 
 
-def assist(ticket: Any, thread: Sequence[Any] | None = None) -> Assist:
+def assist(ticket: Any, thread: Sequence[Any] | None = None, *,
+           compute: bool = True) -> Assist | None:
     """The copilot for the ticket as it stands, from the cache when the customer has not
-    written since it was computed."""
+    written since it was computed; None when it is not cached and `compute` is off."""
     if thread is None:
         thread = tickets.thread(ticket, include_notes=True)
     messages = customer_messages(ticket, thread)
@@ -167,6 +168,8 @@ def assist(ticket: Any, thread: Sequence[Any] | None = None) -> Assist:
     drafts = list(db.session.scalars(select(CopilotDraft).where(
         CopilotDraft.ticket_id == ticket.id).order_by(CopilotDraft.id)))
     row = next((d for d in drafts if d.basis == basis), None)
+    if row is None and not compute:
+        return None
     if row is None:
         row = _compute(ticket, thread, messages, basis, drafts)
     elif row.similar is None:

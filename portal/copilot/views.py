@@ -4,9 +4,20 @@ things an agent does with a draft (send it after review, or discard it)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
 from portal.accounts.decorators import role_required
@@ -21,17 +32,47 @@ bp = Blueprint("copilot", __name__, template_folder="templates", url_prefix="/ti
 _KEPT_TEXT = "copilot_kept_text"
 
 
+@dataclass(frozen=True)
+class Loading:
+    """The copilot is not computed yet: the page shows a placeholder that loads it."""
+
+    loading_url: str
+
+
 @bp.app_template_global("copilot_for")
-def copilot_for(ticket: Any, thread: Any = None) -> services.Assist | None:
+def copilot_for(ticket: Any, thread: Any = None) -> services.Assist | Loading | None:
     """What the ticket page shows (None for customers, or when the copilot failed: the
-    page itself must never fail because of it)."""
+    page itself must never fail because of it).
+
+    When the copilot is not computed yet (the customer's message came in moments ago, or the
+    worker was down) the page does not wait for it: it shows at once with a placeholder that
+    loads the card (`panel`), so opening a ticket costs a cached read (`COPILOT_ON_OPEN`
+    "deferred", the default; "inline" computes it in the page, the default when testing)."""
     if not current_user.is_authenticated or not tickets.Actor.of(current_user).staff:
         return None
+    deferred = request.endpoint != "copilot.panel" and _deferred_on_open()
     try:
-        return services.assist(ticket, thread)
+        found = services.assist(ticket, thread, compute=not deferred)
     except Exception:  # noqa: BLE001 - the ticket page works without its copilot
         log.exception("copilot failed for ticket %s", getattr(ticket, "number", "?"))
         return None
+    return found or Loading(url_for("copilot.panel", number=ticket.number))
+
+
+def _deferred_on_open() -> bool:
+    setting = current_app.config.get("COPILOT_ON_OPEN") or (
+        "inline" if current_app.testing else "deferred")
+    return str(setting) == "deferred"
+
+
+@bp.route("/<int:number>/copilot")
+@role_required(Role.AGENT)
+def panel(number: int) -> Any:
+    """The copilot card alone, computed now when it is not cached (the ticket page's
+    placeholder loads it)."""
+    ticket = _agent_ticket(number)
+    return render_template("copilot/_ticket_copilot.html", ticket=ticket,
+                           messages=tickets.thread(ticket, include_notes=True))
 
 
 @bp.app_template_global("copilot_article_link")

@@ -531,6 +531,18 @@ def rare_word_coverage(query: str, texts: Sequence[str]) -> float:
     return sum(idf.get(w, ceiling) for w in wanted & found) / total if total else 0.0
 
 
+def articles_holding(words: Iterable[str]) -> dict[str, set[str]]:
+    """The articles whose text holds each word (in `lexicon.terms` form), from the index's
+    term counts: the copilot finds the few articles naming a ticket's error code exactly."""
+    wanted = set(words)
+    found: dict[str, set[str]] = {w: set() for w in wanted}
+    if wanted:
+        for slug, counts in _corpus_stats().article_terms.items():
+            for word in wanted & counts.keys():
+                found[word].add(slug)
+    return found
+
+
 def unknown_words(text: str) -> list[str]:
     """The query's content words the KB never uses: usually typos ("recipt", "degres"),
     which the keyword engine forgives and the embedding model does not."""

@@ -25,6 +25,7 @@ from portal.kb.chunks import (  # noqa: F401
     EMBEDDER,
     TASK_TIMEOUT_MS,
     Passage,
+    articles_holding,
     ensure_vector_index,
     nearest_chunk_cosines,
     rare_word_coverage,
@@ -77,8 +78,9 @@ __all__ = [
     "recent_articles", "record_search", "record_search_click", "record_view", "record_vote",
     "related_articles", "search_articles", "search_degraded", "search_health",
     "search_passages", "sync_content", "visible_audiences", "pending_count", "replay_pending",
-    # the copilot re-reads the chat's best articles sentence by sentence
-    "nearest_chunk_cosines",
+    # the copilot re-reads the chat's best articles sentence by sentence, and looks up the
+    # articles naming a ticket's error codes
+    "nearest_chunk_cosines", "articles_holding",
     # a Meilisearch index embedded as the passages are (the copilot's solved tickets)
     "EMBEDDER", "TASK_TIMEOUT_MS", "EngineApiError", "EngineUnavailable", "ensure_vector_index",
     "get_embedder", "get_engine",

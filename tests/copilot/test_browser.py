@@ -17,11 +17,22 @@ from tests.tickets.test_browser import sign_in, sign_out
 pytestmark = pytest.mark.browser
 
 
-def test_agent_edits_and_sends_the_drafted_reply(page, live_server, agent, customer,
-                                                 chat_ticket):
+@pytest.fixture
+def copilot_not_computed(app):
+    """The ticket's copilot not computed before the agent opens it (the worker behind), the
+    page not waiting for it, as in production."""
+    app.config["COPILOT_BACKGROUND"] = "off"
+    app.config["COPILOT_ON_OPEN"] = "deferred"
+
+
+def test_agent_edits_and_sends_the_drafted_reply(copilot_not_computed, page, live_server, agent,
+                                                 customer, chat_ticket):
     sign_in(page, live_server, agent)
     page.goto(f"{live_server}/tickets/queue")
-    page.get_by_role("link", name=f"#{chat_ticket.number}").click()
+    # The page shows at once; the card arrives by the placeholder's own request.
+    with page.expect_response(f"{live_server}/tickets/{chat_ticket.number}/copilot") as card:
+        page.get_by_role("link", name=f"#{chat_ticket.number}").click()
+    assert card.value.ok
 
     copilot = page.get_by_test_id("copilot")
     expect(copilot.get_by_test_id("copilot-summary")).to_contain_text("Needs:")

@@ -138,3 +138,22 @@ def test_upset_ticket_is_marked_in_the_queue_with_its_words(client, login, agent
     page = client.get("/tickets/queue").get_data(as_text=True)
     assert page.count('data-testid="mood-flag"') == 1
     assert "Frustrated or urgent: third time, unacceptable" in page
+
+
+def test_a_ticket_opened_before_its_copilot_shows_at_once_and_the_card_follows(
+        app, client, login, agent, chat_ticket):
+    app.config["COPILOT_ON_OPEN"] = "deferred"
+    login(agent)
+    page = client.get(f"/tickets/{chat_ticket.number}").get_data(as_text=True)
+    # The page does not wait for the copilot: a placeholder loads the card.
+    assert 'data-testid="copilot-loading"' in page
+    assert f'hx-get="/tickets/{chat_ticket.number}/copilot"' in page
+    assert 'data-testid="copilot"' not in page and draft_rows(chat_ticket.id) == []
+    card = client.get(f"/tickets/{chat_ticket.number}/copilot").get_data(as_text=True)
+    assert 'data-testid="copilot"' in card and "/kb/reset-password" in card
+    assert "Send reviewed reply" in card
+    [row] = draft_rows(chat_ticket.id)
+    # Opened again: the card is in the page, read from the cache.
+    page = client.get(f"/tickets/{chat_ticket.number}").get_data(as_text=True)
+    assert 'data-testid="copilot"' in page and 'data-testid="copilot-loading"' not in page
+    assert [r.id for r in draft_rows(chat_ticket.id)] == [row.id]

@@ -229,6 +229,7 @@ RULES: dict[str, Rule] = {
     "copilot.send": Rule(roles("agent"), url_args=ticket,
                          form=fixed(draft_id="999999", body="Checked reply.")),
     "copilot.discard": Rule(roles("agent"), url_args=ticket, form=fixed(draft_id="999999")),
+    "copilot.panel": Rule(roles("agent"), url_args=ticket),
     "tickets.bulk": Rule(roles("agent")),
     "tickets.note": Rule(roles("agent"), url_args=ticket, form=fixed(body="Internal note.")),
     "tickets.status": Rule(roles("agent"), url_args=ticket, form=fixed(status="open")),
