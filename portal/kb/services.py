@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import func, select, update
@@ -57,6 +56,7 @@ from portal.kb.searching import (  # noqa: F401 - the search box, importable fro
     normalise_query,
     search_articles,
 )
+from portal.kb.sentences import embed_texts_remembered, sentence_vectors  # noqa: F401
 from portal.kb.sync import (
     SyncReport,
     pending_count,
@@ -71,6 +71,8 @@ __all__ = [
     "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "category_name",
     "category_names", "content_words",
     "RememberedVectors", "embed_texts", "embed_texts_remembered", "get_article",
+    # the KB's sentences, embedded when their article was indexed
+    "sentence_vectors",
     "is_table_row", "rare_word_coverage", "search_terms",
     "section_texts",
     "popular_articles",
@@ -423,12 +425,3 @@ def embed_texts(texts: Sequence[str]) -> Any:
     return get_embedder().encode(list(texts))
 
 
-def embed_texts_remembered(texts: Sequence[str], memory: RememberedVectors) -> Any:
-    """As `embed_texts`, embedding only the texts `memory` does not hold yet."""
-    known = {text: vector for text in texts if (vector := memory.get(text)) is not None}
-    missing = list(dict.fromkeys(text for text in texts if text not in known))
-    if missing:
-        for text, row in zip(missing, embed_texts(missing), strict=True):
-            memory.put(text, row)
-            known[text] = row
-    return np.stack([known[text] for text in texts])
