@@ -143,11 +143,11 @@ def main() -> None:
             engine.call(lambda c, q=question: c.index(uid).search(q, {"limit": 20}))
             raw.append((time.perf_counter() - started) * 1000)
             history = [PriorTurn(question, "question", "answer", "")]
-            # Twice: with nothing of the article in this process's memory, then again as
-            # the next follow-up on a popular article finds it. Indexing stored the KB's
-            # sentence vectors (kb.sentences); the memories hold only what was not stored.
+            # Twice: with nothing of the article's sentences in this process's memory (read
+            # from the database, where indexing stored them: kb.sentences), then again as
+            # the next follow-up on a popular article finds them in memory.
             understanding._sentence_vectors.clear()
-            kb_sentences._unstored.clear()
+            kb_sentences._remembered.clear()
             for times in (follow_up_piece, follow_up_again):
                 started = time.perf_counter()
                 stream = iter(services.Responder(FOLLOW_UPS[number % len(FOLLOW_UPS)],

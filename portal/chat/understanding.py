@@ -455,9 +455,9 @@ def understand(
 # words with it, then the first ones (the cap bounds the embedding time of a long article;
 # halved from 48, the shared dev conversations decide the same).
 SUPPORT_SENTENCES = 24
-# The KB's sentences are embedded when their article is indexed (kb.sentences); those it
-# has not stored (an article indexed before that) are embedded here once per process (about
-# 75 ms for 24 on one core) and kept (about 1.5 kB each; stale ones just age out).
+# The KB's sentences are embedded when their article is indexed and read from the database
+# (kb.sentences); each process keeps those it read, or embedded for an article indexed before
+# that (about 75 ms for 24 on one core): about 1.5 kB each, stale ones just age out.
 SENTENCE_VECTORS_KEPT = 10_000
 _sentence_vectors = kb_services.RememberedVectors(SENTENCE_VECTORS_KEPT)
 

@@ -487,6 +487,9 @@ def rerank(
     title_cosines = _title_matrix(titles) @ np.asarray([vector, subject_vector],
                                                        dtype=np.float32).T
     scored: list[Passage] = []
+    # The article's and the title's BM25 depend on the article alone: scored once per
+    # article, not per candidate chunk (a question's ~250 candidates share far fewer).
+    per_article: dict[str, dict[str, float]] = {}
     for row, (chunk_id, hit) in enumerate(hits.items()):
         slug, title = hit["slug"], titles[row]
         counts = stats.chunk_terms.get(chunk_id) or Counter(
@@ -497,11 +500,16 @@ def rerank(
             "title_cosine": float(title_cosines[row, 0]),
             "title_subject_cosine": float(title_cosines[row, 1]),
             "bm25": stats.chunks.score(query_terms, counts, stats.chunk_lengths.get(chunk_id)),
-            "article_bm25": stats.articles.score(query_terms,
-                                                 stats.article_terms.get(slug, counts),
-                                                 stats.article_lengths.get(slug)),
-            "title_bm25": stats.titles.score(query_terms, stats.title_terms.get(slug, Counter())),
         }
+        if slug not in per_article or slug not in stats.article_terms:
+            per_article[slug] = {
+                "article_bm25": stats.articles.score(query_terms,
+                                                     stats.article_terms.get(slug, counts),
+                                                     stats.article_lengths.get(slug)),
+                "title_bm25": stats.titles.score(query_terms,
+                                                 stats.title_terms.get(slug, Counter())),
+            }
+        features.update(per_article[slug])
         score = (CHUNK_COSINE_WEIGHT * features["cosine"] + CHUNK_BM25_WEIGHT * features["bm25"]
                  + CHUNK_TITLE_WEIGHT * features["title_cosine"])
         passage = _passage(hit, score)

@@ -32,9 +32,9 @@ from portal.kb.rendering import split_sections
 ARTICLES_PER_STEP = 100
 # Hashes per IN (...) query: under every backend's limit on bound parameters.
 HASHES_PER_QUERY = 500
-# Sentences embedded at request time (not stored) that each process keeps.
-UNSTORED_KEPT = 10_000
-_unstored = RememberedVectors(UNSTORED_KEPT)
+# Sentence vectors each process keeps (read or embedded; about 1.5 kB each).
+SENTENCES_KEPT = 10_000
+_remembered = RememberedVectors(SENTENCES_KEPT)
 
 
 def article_sentences(article: ParsedArticle) -> list[str]:
@@ -114,16 +114,17 @@ def stored_vectors(hashes: Iterable[str]) -> dict[str, bytes]:
 
 def sentence_vectors(texts: Sequence[str], memory: RememberedVectors | None = None
                      ) -> np.ndarray:
-    """Unit vectors of the sentences, one row each: stored ones read, the others embedded
-    and remembered in `memory` (the process's own when None) for the next request."""
+    """Unit vectors of the sentences, one row each: from `memory` (the process's own when
+    None), else stored ones read, else embedded; kept in `memory` for the next request (by
+    text, so an edited sentence is never served an old vector)."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    memory = _unstored if memory is None else memory
-    hashes = [text_hash(text) for text in texts]
-    stored = stored_vectors(hashes)
-    rows: dict[str, np.ndarray] = {
-        text: np.frombuffer(stored[hashed], dtype=np.float32)
-        for text, hashed in zip(texts, hashes, strict=True) if hashed in stored}
+    memory = _remembered if memory is None else memory
+    rows = {text: vector for text in texts if (vector := memory.get(text)) is not None}
+    unread = {text_hash(text): text for text in texts if text not in rows}
+    for hashed, vector in stored_vectors(unread).items():
+        rows[unread[hashed]] = np.frombuffer(vector, dtype=np.float32)
+        memory.put(unread[hashed], rows[unread[hashed]])
     unknown = [text for text in dict.fromkeys(texts) if text not in rows]
     if unknown:
         rows.update(zip(unknown, embed_texts_remembered(unknown, memory), strict=True))
