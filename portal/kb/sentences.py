@@ -24,7 +24,7 @@ from portal.kb.chunking import build_chunks
 from portal.kb.documents import ParsedArticle
 from portal.kb.embedding import DIMENSIONS, RememberedVectors, get_embedder, text_hash
 from portal.kb.lexicon import sentence_pieces
-from portal.kb.models import KbSentenceVector
+from portal.kb.models import KbArticle, KbSentenceVector
 from portal.kb.rendering import split_sections
 
 # Articles embedded and written per step: bounds a full sync's memory (a long article
@@ -90,6 +90,14 @@ def _store_step(articles: Sequence[ParsedArticle]) -> int:
     if rows:
         db.session.execute(insert(KbSentenceVector), rows)
     return len(missing)
+
+
+def articles_without_sentences() -> list[KbArticle]:
+    """Published articles with no stored sentence: indexed before this store existed (or
+    with no sentence of three words, which costs only their parsing)."""
+    stored = select(KbSentenceVector.slug).distinct()
+    return list(db.session.scalars(select(KbArticle).where(
+        KbArticle.status == "published", KbArticle.slug.not_in(stored))))
 
 
 def delete_sentence_vectors(slugs: Iterable[str]) -> None:

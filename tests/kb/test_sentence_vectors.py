@@ -107,3 +107,13 @@ def test_an_article_indexed_before_the_store_existed_is_embedded_once_per_proces
     first = sentences.sentence_vectors(wanted, memory)
     assert np.array_equal(first, get_embedder().encode(wanted))
     assert all(memory.get(s) is not None for s in wanted)
+
+
+def test_the_next_sync_stores_the_sentences_of_articles_indexed_before(app, synced):
+    synced(chunks=True)
+    db.session.execute(db.delete(KbSentenceVector))
+    db.session.commit()
+    report = synced(chunks=True)
+    assert report.unchanged == 5 and not report.changed
+    assert set(stored("two-step")) == {text_hash(s) for s in sentences_of("two-step")}
+    assert stored("upcoming-plan") == {}
