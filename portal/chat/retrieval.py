@@ -137,8 +137,8 @@ def retrieve(
     """The KB's articles for one question text, best first, with the decision's confidence.
 
     `vector` is the text's embedding when the caller already has it. Without `text_signals`
-    the top article's sentences are not embedded (most of the time of a retrieval): for
-    callers that want the ranking, not the answer/hand-off decision (the agent copilot).
+    the top article's sentences are not read: for callers that want the ranking, not the
+    answer/hand-off decision (the agent copilot).
     """
     if vector is None:
         vector = _embedding(query)
@@ -189,7 +189,8 @@ def answer_text_features(
     features = {"sentence_cosine": 0.0,
                 "rare_coverage": kb_services.rare_word_coverage(query, [p.text for p in passages])}
     if sentences:
-        matrix = kb_services.embed_texts(sentences[:MAX_FEATURE_SENTENCES])
+        # Stored when their article was indexed: a retrieval embeds no KB text.
+        matrix = kb_services.sentence_vectors(sentences[:MAX_FEATURE_SENTENCES])
         features["sentence_cosine"] = float((matrix @ np.asarray(vector, dtype=np.float32)).max())
     return features
 

@@ -455,16 +455,16 @@ def understand(
 # words with it, then the first ones (the cap bounds the embedding time of a long article;
 # halved from 48, the shared dev conversations decide the same).
 SUPPORT_SENTENCES = 24
-# Embedding an article's sentences is most of a follow-up's time (about 75 ms for 24 on
-# one core) and the same articles answer most follow-ups: each process keeps the vectors of
-# the sentences it has embedded (about 1.5 kB each; stale ones just age out).
+# The KB's sentences are embedded when their article is indexed and read from the database
+# (kb.sentences); each process keeps those it read, or embedded for an article indexed before
+# that (about 75 ms for 24 on one core): about 1.5 kB each, stale ones just age out.
 SENTENCE_VECTORS_KEPT = 10_000
 _sentence_vectors = kb_services.RememberedVectors(SENTENCE_VECTORS_KEPT)
 
 
 def sentence_vectors(sentences: Sequence[str]) -> np.ndarray:
-    """The sentences' embeddings, from the process's memory where it has them."""
-    vectors: np.ndarray = kb_services.embed_texts_remembered(sentences, _sentence_vectors)
+    """The sentences' embeddings, as stored by the KB or from the process's memory."""
+    vectors: np.ndarray = kb_services.sentence_vectors(sentences, _sentence_vectors)
     return vectors
 
 

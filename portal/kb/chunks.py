@@ -3,7 +3,8 @@
 Articles are cut into passages by `kb.chunking`; each chunk is stored in its own
 Meilisearch index with a `userProvided` vector.
 Vectors are cached in that index by a hash of the embedded text, so re-syncing an
-article whose text did not change never runs the model again.
+article whose text did not change never runs the model again. Their sentences are
+embedded alongside, into the database (`kb.sentences`).
 
 Search runs a keyword query (shaped: Meilisearch reads at most ten words) and a
 vector query (the full text) in one multi-search and returns the union with the
@@ -32,6 +33,7 @@ from portal.kb.documents import ParsedArticle
 from portal.kb.embedding import DIMENSIONS, MAX_WORD_PIECES, get_embedder, text_hash
 from portal.kb.engine import get_engine
 from portal.kb.lexicon import Bm25, content_words, stem, terms
+from portal.kb.sentences import delete_sentence_vectors, store_sentence_vectors
 from portal.kb.spelling import Speller
 
 log = logging.getLogger(__name__)
@@ -210,8 +212,10 @@ def index_article_chunks(articles: list[ParsedArticle]) -> None:
 
     get_engine().call(replace)
     _stats.pop(uid, None)
-    log.info("indexed %d chunks (%d embedded) for %d articles", len(chunks), len(missing),
-             len(articles))
+    # Their sentences too, so that no reply embeds KB text while the customer waits.
+    sentences = store_sentence_vectors(articles)
+    log.info("indexed %d chunks (%d embedded, %d sentences embedded) for %d articles",
+             len(chunks), len(missing), sentences, len(articles))
 
 
 def delete_article_chunks(slugs: list[str]) -> None:
@@ -225,6 +229,7 @@ def delete_article_chunks(slugs: list[str]) -> None:
         client.wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
 
     get_engine().call(delete)
+    delete_sentence_vectors(slugs)
 
 
 def _passage(hit: dict[str, Any], score: float) -> Passage:
@@ -482,6 +487,9 @@ def rerank(
     title_cosines = _title_matrix(titles) @ np.asarray([vector, subject_vector],
                                                        dtype=np.float32).T
     scored: list[Passage] = []
+    # The article's and the title's BM25 depend on the article alone: scored once per
+    # article, not per candidate chunk (a question's ~250 candidates share far fewer).
+    per_article: dict[str, dict[str, float]] = {}
     for row, (chunk_id, hit) in enumerate(hits.items()):
         slug, title = hit["slug"], titles[row]
         counts = stats.chunk_terms.get(chunk_id) or Counter(
@@ -492,11 +500,16 @@ def rerank(
             "title_cosine": float(title_cosines[row, 0]),
             "title_subject_cosine": float(title_cosines[row, 1]),
             "bm25": stats.chunks.score(query_terms, counts, stats.chunk_lengths.get(chunk_id)),
-            "article_bm25": stats.articles.score(query_terms,
-                                                 stats.article_terms.get(slug, counts),
-                                                 stats.article_lengths.get(slug)),
-            "title_bm25": stats.titles.score(query_terms, stats.title_terms.get(slug, Counter())),
         }
+        if slug not in per_article or slug not in stats.article_terms:
+            per_article[slug] = {
+                "article_bm25": stats.articles.score(query_terms,
+                                                     stats.article_terms.get(slug, counts),
+                                                     stats.article_lengths.get(slug)),
+                "title_bm25": stats.titles.score(query_terms,
+                                                 stats.title_terms.get(slug, Counter())),
+            }
+        features.update(per_article[slug])
         score = (CHUNK_COSINE_WEIGHT * features["cosine"] + CHUNK_BM25_WEIGHT * features["bm25"]
                  + CHUNK_TITLE_WEIGHT * features["title_cosine"])
         passage = _passage(hit, score)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -150,6 +151,27 @@ class KbPendingIndexUpdate(Base):
     queued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class KbSentenceVector(Base):
+    """The embedding of one sentence of a published article (of its sections and of its
+    chat chunks), stored when the article's chunks are indexed: the chat compares a message
+    with articles sentence by sentence and looks these up instead of running the model while
+    the customer waits (see kb.sentences)."""
+
+    __tablename__ = "kb_sentence_vector"
+    __table_args__ = (
+        UniqueConstraint("slug", "text_hash", name="uq_kb_sentence_vector_slug_text_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # By slug, as the chunk index is: rows follow the chunks' upserts and deletes.
+    slug: Mapped[str] = mapped_column(String(120))
+    # embedding.text_hash: the model and the exact sentence.
+    text_hash: Mapped[str] = mapped_column(String(32), index=True)
+    # float32 bytes as the model gave them, so a stored vector is the one a request would
+    # have computed, bit for bit.
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 def visible_articles(audiences: Sequence[str]) -> Any:

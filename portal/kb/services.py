@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import func, select, update
@@ -37,7 +36,7 @@ from portal.kb.embedding import EmbeddingUnavailable, RememberedVectors, get_emb
 from portal.kb.engine import EngineApiError, EngineUnavailable, get_engine  # noqa: F401
 from portal.kb.lexicon import STOPWORDS, content_words, sentence_pieces  # noqa: F401
 from portal.kb.lexicon import terms as search_terms  # noqa: F401
-from portal.kb.models import KbArticle, KbVote, visible_articles
+from portal.kb.models import KbArticle, KbSection, KbVote, visible_articles
 from portal.kb.ranking import (  # noqa: F401
     ARTICLE_FEATURES,
     RANKER_WEIGHTS,
@@ -58,6 +57,7 @@ from portal.kb.searching import (  # noqa: F401 - the search box, importable fro
     normalise_query,
     search_articles,
 )
+from portal.kb.sentences import embed_texts_remembered, sentence_vectors  # noqa: F401
 from portal.kb.sync import (
     SyncReport,
     pending_count,
@@ -72,6 +72,8 @@ __all__ = [
     "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "category_name",
     "category_names", "content_words",
     "RememberedVectors", "embed_texts", "embed_texts_remembered", "get_article",
+    # the KB's sentences, embedded when their article was indexed
+    "sentence_vectors",
     "is_table_row", "rare_word_coverage", "search_terms",
     "section_texts",
     "popular_articles",
@@ -232,9 +234,12 @@ def section_texts(slugs: Sequence[str], audiences: Sequence[str]) -> list[str]:
     """The plain text of every section of the visible articles, in one query."""
     if not slugs:
         return []
-    rows = db.session.scalars(
-        select(KbArticle).where(KbArticle.slug.in_(list(slugs)), visible_articles(audiences)))
-    return [section.text for row in rows for section in row.sections]
+    # The sections' text alone: a follow-up's check reads it, and loading the articles'
+    # rows (body, rendered HTML) then their sections took two queries and a few ms.
+    return list(db.session.scalars(
+        select(KbSection.text).join(KbArticle, KbArticle.id == KbSection.article_id)
+        .where(KbArticle.slug.in_(list(slugs)), visible_articles(audiences))
+        .order_by(KbSection.article_id, KbSection.position)))
 
 
 def article_refs(slugs: Sequence[str], audiences: Sequence[str] | None = None) -> list[ArticleRef]:
@@ -425,12 +430,3 @@ def embed_texts(texts: Sequence[str]) -> Any:
     return get_embedder().encode(list(texts))
 
 
-def embed_texts_remembered(texts: Sequence[str], memory: RememberedVectors) -> Any:
-    """As `embed_texts`, embedding only the texts `memory` does not hold yet."""
-    known = {text: vector for text in texts if (vector := memory.get(text)) is not None}
-    missing = list(dict.fromkeys(text for text in texts if text not in known))
-    if missing:
-        for text, row in zip(missing, embed_texts(missing), strict=True):
-            memory.put(text, row)
-            known[text] = row
-    return np.stack([known[text] for text in texts])

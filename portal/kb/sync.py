@@ -423,6 +423,22 @@ def _update_indexes(
         chunk_deletes = deletes + hidden
         if not _run_chunk_hook(chunk_upserts, chunk_deletes, progress):
             report.index_queued = True
+        _store_missing_sentences()
+
+
+def _store_missing_sentences() -> None:
+    """Articles indexed before their sentences were stored (kb.sentences) get them on the
+    next sync, changed or not: until then the chat embeds them while customers wait."""
+    from portal.kb import sentences
+
+    rows = sentences.articles_without_sentences()
+    if not rows:
+        return
+    try:
+        sentences.store_sentence_vectors([parsed_from_row(row) for row in rows])
+    except Exception as exc:  # noqa: BLE001 - the chat embeds them itself meanwhile
+        db.session.rollback()
+        log.warning("sentence vectors not stored: %s", exc)
 
 
 def _push_all_published() -> list[int]:

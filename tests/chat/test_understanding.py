@@ -244,19 +244,21 @@ def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypat
 
     from portal.chat import understanding
     from portal.kb import services as kb_services
+    from portal.kb.embedding import Embedder
 
+    # Sentences of no indexed article: the database has no vectors for them.
     sentences = ["Hold the reset button for ten seconds.", "The light flashes blue when ready."]
     embedded: list[str] = []
-    real = kb_services.embed_texts
+    real = Embedder.encode
 
-    def counting(texts: Any) -> Any:
+    def counting(self: Embedder, texts: Any) -> Any:
         embedded.extend(texts)
-        return real(texts)
+        return real(self, texts)
 
     understanding._sentence_vectors.clear()
     with app.app_context():
-        expected = real(sentences)
-        monkeypatch.setattr(kb_services, "embed_texts", counting)
+        expected = kb_services.embed_texts(sentences)
+        monkeypatch.setattr(Embedder, "encode", counting)
         first = understanding.sentence_vectors(sentences)
         again = understanding.sentence_vectors(list(reversed(sentences)))
     assert np.allclose(first, expected, atol=1e-6)
