@@ -25,9 +25,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from portal import errors, ratelimit, security, visitor, web
-    from portal.extensions import csrf, db, login_manager, migrate
+    from portal.extensions import csrf, db, login_manager, migrate, use_write_ahead_log
 
     db.init_app(app)
+    use_write_ahead_log(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
