@@ -165,7 +165,7 @@ def retrieve(
 
 def _embedding(text: str) -> list[float] | None:
     try:
-        return [float(x) for x in kb_services.embed_texts([text])[0]]
+        return [float(x) for x in kb_services.embed_question(text)]
     except kb_services.EmbeddingUnavailable:
         # Retrieval then degrades to keywords on its own.
         return None

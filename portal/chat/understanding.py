@@ -378,7 +378,7 @@ def understand(
     `condense(topic, message)` may rewrite a follow-up as a standalone question (an LLM).
     """
     try:
-        vector = kb_services.embed_texts([message])[0]
+        vector = kb_services.embed_question(message)
     except kb_services.EmbeddingUnavailable:
         return _by_rules_alone(message, history, retrieve=retrieve, topics=topics)
     kind, sensitive, scores = classify_wording(message, vector, topics=topics)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import func, select, update
@@ -71,7 +72,7 @@ __all__ = [
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
     "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "category_name",
     "category_names", "content_words",
-    "RememberedVectors", "embed_texts", "embed_texts_remembered", "get_article",
+    "RememberedVectors", "embed_question", "embed_texts", "embed_texts_remembered", "get_article",
     # the KB's sentences, embedded when their article was indexed
     "sentence_vectors",
     "is_table_row", "rare_word_coverage", "search_terms",
@@ -422,6 +423,13 @@ def visitor_vote(slug: str, visitor_id: str) -> bool | None:
         select(KbVote.helpful).join(KbArticle, KbArticle.id == KbVote.article_id)
         .where(KbArticle.slug == slug, KbVote.visitor_id == visitor_id)
     )
+
+
+def embed_question(text: str) -> Any:
+    """One customer message's unit vector, as `embed_texts` gives it, on the model's
+    single-thread session (a short text is too little work to share between threads) and
+    remembered for when the same words come again."""
+    return np.asarray(get_embedder().encode_query(text), dtype=np.float32)
 
 
 def embed_texts(texts: Sequence[str]) -> Any:

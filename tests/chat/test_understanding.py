@@ -177,7 +177,10 @@ def test_without_the_embedding_model_the_exact_rules_still_work(app: Any,
         raise kb_services.EmbeddingUnavailable("model file missing")
 
     monkeypatch.setattr(kb_services, "embed_texts", broken)
+    monkeypatch.setattr(kb_services, "embed_question", broken)
     with app.app_context():
+        # Only the rules speak: a question is never told apart from small talk.
+        assert turn("hello there").kind == TurnKind.QUESTION
         assert turn("can I speak to a human").kind == TurnKind.PERSON
         assert turn("I want a refund").kind == TurnKind.SENSITIVE
         assert turn("and if it fails?", ANSWERED).kind == TurnKind.FOLLOW_UP
