@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from portal import create_app
-    from portal.chat import services, understanding
+    from portal.chat import services
     from portal.chat.evaluation import normalised_copy
     from portal.chat.understanding import PriorTurn
     from portal.kb import chunks
@@ -146,8 +146,7 @@ def main() -> None:
             # Twice: with nothing of the article's sentences in this process's memory (read
             # from the database, where indexing stored them: kb.sentences), then again as
             # the next follow-up on a popular article finds them in memory.
-            understanding._sentence_vectors.clear()
-            kb_sentences._remembered.clear()
+            kb_sentences.forget_remembered()
             for times in (follow_up_piece, follow_up_again):
                 started = time.perf_counter()
                 stream = iter(services.Responder(FOLLOW_UPS[number % len(FOLLOW_UPS)],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chat_calibrate import DATA, half_of  # noqa: E402
+from portal.copilot.ranking import RARE_CODE_ARTICLES, is_code  # noqa: E402
+from portal.kb.lexicon import Bm25  # noqa: E402
 
 STAFF = ("public", "customers", "internal")
 
@@ -126,17 +129,7 @@ def main() -> None:
 
 def _bm25(query_terms: set[str], counts: dict[str, int], idf: dict[str, float],
           average_length: float) -> float:
-    k1, b = 1.2, 0.75
-    length = sum(counts.values())
-    norm = k1 * (1 - b + b * length / max(average_length, 1.0))
-    raw = sum(idf.get(w, 0.0) * counts[w] * (k1 + 1) / (counts[w] + norm)
-              for w in query_terms if w in counts)
-    return raw / (sum(idf.get(w, 0.0) for w in query_terms) or 1.0)
-
-
-def code_like(word: str) -> bool:
-    """An error code, a version, a fix or CVE number: letters and digits in one token."""
-    return any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+    return Bm25(idf, average_length).score(query_terms, Counter(counts))
 
 
 def _code_share(codes: set[str], counts: dict[str, int],
@@ -145,9 +138,6 @@ def _code_share(codes: set[str], counts: dict[str, int],
     the article holds."""
     rare = {w for w in codes if 0 < holders.get(w, 0) <= RARE_CODE_ARTICLES}
     return sum(w in counts for w in rare) / len(rare) if rare else 0.0
-
-
-RARE_CODE_ARTICLES = 3
 
 
 def prepare(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,7 +154,7 @@ def prepare(data: dict[str, Any]) -> list[dict[str, Any]]:
     holders: dict[str, int] = {}
     for counts in corpus["article_terms"].values():
         for word in counts:
-            if code_like(word):
+            if is_code(word):
                 holders[word] = holders.get(word, 0) + 1
     prepared = []
     for row in data["rows"]:
@@ -174,7 +164,7 @@ def prepare(data: dict[str, Any]) -> list[dict[str, Any]]:
         chat_rank = {slug: k + 1 for k, (slug, _) in enumerate(chat)}
         chat_score = {slug: score for slug, score in chat}
         words = set(terms(texts[row["id"]]))
-        codes = {w for w in words if code_like(w)}
+        codes = {w for w in words if is_code(w)}
         ranked_words = sorted(words, key=lambda w: -idf.get(w, max(idf.values())))
         articles = {}
         for slug, cos in row["cosines"].items():

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.kb import chunks, editing, search_index, sync  # noqa: E402
+from portal.kb import chunks, editing, search_index, sentences, sync  # noqa: E402
 from portal.kb.embedding import DIMENSIONS, get_embedder, text_hash  # noqa: E402
 from portal.kb.engine import get_engine  # noqa: E402
 from portal.kb.meili_binary import locate_binary  # noqa: E402
@@ -240,6 +240,8 @@ def start_portal(settings: dict[str, str]) -> tuple[subprocess.Popen[bytes], str
 def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) -> None:
     passages = PassageVectors(args.vector_cache, args.stand_in_vectors)
     chunks.get_embedder = lambda: passages  # type: ignore[assignment] # this process only
+    # The chat's sentence store embeds beside the chunks: the same vectors (and stand-ins).
+    sentences.get_embedder = lambda: passages  # type: ignore[assignment]
     started = time.perf_counter()
     try:
         report = sync.sync_content(content, wait=True, progress=True)

@@ -88,6 +88,13 @@ class Settings:
     METRICS_REVIEW_SAMPLE_KEY: str = "answer-review"
     METRICS_REVIEW_SEED: int = 0
 
+    # The agent copilot (docs/copilot.md): where it is computed when a customer writes
+    # ("thread", "inline", "off"; empty: "thread", "off" under tests), and a ticket opened
+    # before that ran ("deferred": the page shows and the card follows; "inline": the page
+    # computes it; empty: "deferred", "inline" under tests).
+    COPILOT_BACKGROUND: str = ""
+    COPILOT_ON_OPEN: str = ""
+
     SMTP_HOST: str = ""
     SMTP_PORT: int = 25
     SMTP_USER: str = ""

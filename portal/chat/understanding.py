@@ -223,6 +223,18 @@ def leans_on_topic(message: str) -> bool:
     )
 
 
+# Content words a message needs to say on its own what it asks about.
+OWN_SUBJECT_WORDS = 3
+
+
+def names_own_subject(message: str) -> bool:
+    """Whether a message that leans on its topic ("those", "that") also names what it asks
+    about: several content words, no opening connective ("and on Android?") and no pronoun
+    standing for the topic ("what if they refuse to pay it")."""
+    return (len(kb_services.content_words(message)) >= OWN_SUBJECT_WORDS
+            and not _CONNECTIVE.match(message) and not _PERSONAL_PRONOUN.search(message))
+
+
 def retrieval_text(message: str) -> str:
     """The message as retrieval reads it: when a one-line message of several sentences
     asks in one of them ("We're away at Christmas. What's the best way to set the
@@ -418,13 +430,14 @@ def understand(
     alone_sure = alone.confidence >= answer_threshold
     together_sure = together.confidence >= answer_threshold
     if leans_on_topic(message):
-        # Read with the topic, unless alone it is clearly better answered, or, with no
-        # pronoun standing for the topic, alone it is answered at least as surely from an
-        # article the topic was not helped with ("do I need one of those authenticator
-        # apps" after sign-in alerts: "those" picks out a kind of thing it names itself).
+        # Read with the topic, unless alone it is clearly better answered, or it names its
+        # own subject, leans only through a demonstrative, and alone is answered at least
+        # as surely from an article the topic was not helped with ("do I need one of those
+        # authenticator apps" after sign-in alerts: "those" picks out a kind of thing the
+        # message names itself; "is that free?" names nothing and stays with the topic).
         helped_with = topic_articles(history)
         better_alone = alone.confidence > together.confidence + READING_MARGIN
-        elsewhere = (not _PERSONAL_PRONOUN.search(message)
+        elsewhere = (names_own_subject(message)
                      and alone.confidence >= together.confidence
                      and points_elsewhere(alone, helped_with))
         follow = not (alone_sure and (better_alone or elsewhere))
@@ -452,19 +465,14 @@ def understand(
 
 
 # How much of the top article a follow-up is compared with: the sentences sharing the most
-# words with it, then the first ones (the cap bounds the embedding time of a long article;
-# halved from 48, the shared dev conversations decide the same).
+# words with it, then the first ones (halved from 48, the shared dev conversations decide the
+# same; their vectors are read from the KB's sentence store, kb.sentences).
 SUPPORT_SENTENCES = 24
-# The KB's sentences are embedded when their article is indexed and read from the database
-# (kb.sentences); each process keeps those it read, or embedded for an article indexed before
-# that (about 75 ms for 24 on one core): about 1.5 kB each, stale ones just age out.
-SENTENCE_VECTORS_KEPT = 10_000
-_sentence_vectors = kb_services.RememberedVectors(SENTENCE_VECTORS_KEPT)
 
 
 def sentence_vectors(sentences: Sequence[str]) -> np.ndarray:
-    """The sentences' embeddings, as stored by the KB or from the process's memory."""
-    vectors: np.ndarray = kb_services.sentence_vectors(sentences, _sentence_vectors)
+    """The sentences' embeddings, as the KB stored them or from the process's memory."""
+    vectors: np.ndarray = kb_services.sentence_vectors(sentences)
     return vectors
 
 

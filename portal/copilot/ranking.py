@@ -56,12 +56,15 @@ def ticket_sentences(text: str) -> list[str]:
                                                           else [])
 
 
+def is_code(term: str) -> bool:
+    """An error code, a fix pack, a CVE number or a version written with letters ("v8.5"; a
+    bare "8.5" is not one): letters and digits in one token."""
+    return any(c.isdigit() for c in term) and any(c.isalpha() for c in term)
+
+
 def ticket_codes(text: str) -> set[str]:
-    """The ticket's error codes, fix packs, CVE numbers and versions written with letters
-    ("v8.5"; a bare "8.5" is not one): letters and digits in one token, in `kb.search_terms`
-    form, as the index counts them."""
-    return {w for w in kb_services.search_terms(text)
-            if any(c.isdigit() for c in w) and any(c.isalpha() for c in w)}
+    """The ticket's codes (`is_code`), in `kb.search_terms` form, as the index counts them."""
+    return {w for w in kb_services.search_terms(text) if is_code(w)}
 
 
 def reranked(text: str, found: Retrieval,

@@ -168,7 +168,9 @@ def assist(ticket: Any, thread: Sequence[Any] | None = None, *,
     drafts = list(db.session.scalars(select(CopilotDraft).where(
         CopilotDraft.ticket_id == ticket.id).order_by(CopilotDraft.id)))
     row = next((d for d in drafts if d.basis == basis), None)
-    if row is None and not compute:
+    if not compute and (row is None or row.similar is None):
+        # Not computed, or its similar tickets still to look up (Meilisearch was down): the
+        # page does not wait on the search engine; the card's own request does it.
         return None
     if row is None:
         row = _compute(ticket, thread, messages, basis, drafts)

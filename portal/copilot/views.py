@@ -56,7 +56,9 @@ def copilot_for(ticket: Any, thread: Any = None) -> services.Assist | Loading | 
     except Exception:  # noqa: BLE001 - the ticket page works without its copilot
         log.exception("copilot failed for ticket %s", getattr(ticket, "number", "?"))
         return None
-    return found or Loading(url_for("copilot.panel", number=ticket.number))
+    if found is None and deferred:
+        return Loading(url_for("copilot.panel", number=ticket.number))
+    return found
 
 
 def _deferred_on_open() -> bool:

@@ -58,7 +58,7 @@ from portal.kb.searching import (  # noqa: F401 - the search box, importable fro
     normalise_query,
     search_articles,
 )
-from portal.kb.sentences import embed_texts_remembered, sentence_vectors  # noqa: F401
+from portal.kb.sentences import sentence_vectors  # noqa: F401
 from portal.kb.sync import (
     SyncReport,
     pending_count,
@@ -72,7 +72,7 @@ __all__ = [
     "ArticleRef", "ArticleView", "CategoryRef", "Passage", "SearchHit", "SearchResults",
     "EmbeddingUnavailable", "SyncReport", "article_refs", "categories", "category_name",
     "category_names", "content_words",
-    "RememberedVectors", "embed_question", "embed_texts", "embed_texts_remembered", "get_article",
+    "RememberedVectors", "embed_question", "embed_texts", "get_article",
     # the KB's sentences, embedded when their article was indexed
     "sentence_vectors",
     "is_table_row", "rare_word_coverage", "search_terms",

@@ -423,18 +423,20 @@ def _update_indexes(
         chunk_deletes = deletes + hidden
         if not _run_chunk_hook(chunk_upserts, chunk_deletes, progress):
             report.index_queued = True
-        _store_missing_sentences()
+        _store_missing_sentences(progress)
 
 
-def _store_missing_sentences() -> None:
+def _store_missing_sentences(progress: bool = False) -> None:
     """Articles indexed before their sentences were stored (kb.sentences) get them on the
     next sync, changed or not: until then the chat embeds them while customers wait."""
     from portal.kb import sentences
 
-    rows = sentences.articles_without_sentences()
-    if not rows:
-        return
     try:
+        rows = sentences.articles_without_sentences()
+        if not rows:
+            return
+        if progress:
+            click.echo(f"Embedding the sentences of {len(rows)} articles for the chatbot…")
         sentences.store_sentence_vectors([parsed_from_row(row) for row in rows])
     except Exception as exc:  # noqa: BLE001 - the chat embeds them itself meanwhile
         db.session.rollback()
@@ -465,6 +467,9 @@ def _run_chunk_hook(upserts: list[ParsedArticle], deletes: list[str], progress: 
                 click.echo(f"Embedding {len(upserts)} articles for the chatbot…")
             index_article_chunks(upserts)
     except Exception as exc:  # noqa: BLE001 - any failure there must only delay chunks
+        # Storing the sentences writes to the database: a failed statement leaves the
+        # session unusable (PostgreSQL aborts the transaction) until it is rolled back.
+        db.session.rollback()
         log.warning("chunk index update queued: %s", exc)
         queue_updates([a.slug for a in upserts] + list(deletes), CHUNKS, str(exc))
         return False

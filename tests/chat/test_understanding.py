@@ -226,26 +226,33 @@ def test_a_demonstrative_before_its_own_noun_does_not_hold_a_sure_question_to_th
     with app.app_context():
         # "those" picks out a kind of thing the message names; alone the KB is as sure of
         # another article as the topic's reading is of its own: a question of its own.
-        result = turn("do I need one of those authenticator apps", ANSWERED, alone=0.9,
-                      together=0.85)
+        result = turn("is a text message enough or do I need one of those authenticator apps",
+                      ANSWERED, alone=0.9, together=0.85)
         assert result.kind == TurnKind.QUESTION
         # A pronoun standing for the topic keeps it, however sure the message alone is.
-        result = turn("what if they refuse to pay it", ANSWERED, alone=0.9, together=0.85)
+        result = turn("what happens if they refuse to pay the customs fees", ANSWERED,
+                      alone=0.9, together=0.85)
         assert result.kind == TurnKind.FOLLOW_UP
         # Alone sure of the very article the topic was helped with: still the topic.
-        result = turn("do I need one of those reset pins", ANSWERED, alone=0.9,
-                      together=0.85, alone_top="reset-hub")
+        result = turn("is a paperclip enough or do I need one of those reset pins", ANSWERED,
+                      alone=0.9, together=0.85, alone_top="reset-hub")
         assert result.kind == TurnKind.FOLLOW_UP
         # Unsure alone: the topic's reading is kept.
         result = turn("do I need one of those authenticator apps", ANSWERED, alone=0.3,
                       together=0.85)
         assert result.kind == TurnKind.FOLLOW_UP
+        # Naming nothing of its own, or continuing the sentence before, it stays with the
+        # topic even when some other article answers its few words surely.
+        for message in ("is that free?", "and on Android?", "how much does this cost"):
+            assert turn(message, ANSWERED, alone=0.9, together=0.85).kind == \
+                TurnKind.FOLLOW_UP, message
 
 
 def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypatch: Any) -> None:
     import numpy as np
 
     from portal.chat import understanding
+    from portal.kb import sentences as kb_sentences
     from portal.kb import services as kb_services
     from portal.kb.embedding import Embedder
 
@@ -258,7 +265,7 @@ def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypat
         embedded.extend(texts)
         return real(self, texts)
 
-    understanding._sentence_vectors.clear()
+    kb_sentences.forget_remembered()
     with app.app_context():
         expected = kb_services.embed_texts(sentences)
         monkeypatch.setattr(Embedder, "encode", counting)

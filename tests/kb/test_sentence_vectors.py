@@ -52,9 +52,12 @@ def test_the_chat_reads_them_bit_for_bit_without_the_model(app, synced, monkeypa
     wanted = sentences_of("refunds") + sentences_of("reset-password")
     computed = get_embedder().encode(wanted)
     refuse_to_embed(monkeypatch)
-    assert np.array_equal(sentences.sentence_vectors(wanted), computed)
+    # A fresh memory, as in a web worker that did not run the sync: read from the database.
+    assert np.array_equal(sentences.sentence_vectors(wanted, sentences.RememberedVectors(100)),
+                          computed)
     with pytest.raises(AssertionError, match="embedded at request time"):
-        sentences.sentence_vectors(["A sentence no article holds."])
+        sentences.sentence_vectors(["A sentence no article holds."],
+                                   sentences.RememberedVectors(100))
 
 
 def test_an_edited_article_gets_its_new_sentences_and_loses_its_old_ones(app, synced, tiny_kb):
@@ -97,7 +100,7 @@ def test_deleted_renamed_and_unpublished_articles_leave_nothing_behind(app, sync
 
 
 def test_an_article_indexed_before_the_store_existed_is_embedded_once_per_process(
-        app, synced):
+        app, synced, monkeypatch):
     # Chunks indexed, sentences not stored (as after upgrading, before the next sync).
     synced(chunks=True)
     db.session.execute(db.delete(KbSentenceVector))
@@ -107,6 +110,13 @@ def test_an_article_indexed_before_the_store_existed_is_embedded_once_per_proces
     first = sentences.sentence_vectors(wanted, memory)
     assert np.array_equal(first, get_embedder().encode(wanted))
     assert all(memory.get(s) is not None for s in wanted)
+    # Asked again, the process's memory answers: the model does not run a second time.
+    calls = []
+    real = Embedder.encode
+    monkeypatch.setattr(Embedder, "encode", lambda self, texts: calls.append(texts) or
+                        real(self, texts))
+    assert np.array_equal(sentences.sentence_vectors(wanted, memory), first)
+    assert calls == []
 
 
 def test_the_next_sync_stores_the_sentences_of_articles_indexed_before(app, synced):
