@@ -46,6 +46,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_sqlite_only: list[pytest.Item] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of SQLite's own behaviour (`@pytest.mark.sqlite_only`) leave the PostgreSQL pass
+    instead of passing there as skipped."""
+    if config.getoption("--db") != "postgresql":
+        return
+    mine = [item for item in items if item.get_closest_marker("sqlite_only")]
+    if mine:
+        _sqlite_only.extend(mine)
+        items[:] = [item for item in items if item not in mine]
+        config.hook.pytest_deselected(items=mine)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _sqlite_only:
+        terminalreporter.write_line(
+            f"{len(_sqlite_only)} tests of SQLite's own behaviour deselected under "
+            "--db=postgresql; they run in the SQLite pass.")
+
+
 # --- session-wide real components -------------------------------------------------
 
 

@@ -99,11 +99,10 @@ def test_database_url_pointing_nowhere_is_a_clear_startup_error(tmp_path):
     )
 
 
+@pytest.mark.sqlite_only
 def test_pages_answer_while_another_process_is_writing_to_the_sqlite_file(client):
     # The search box writes an event after every search, and a sync or the mail intake
     # may be writing from another process: readers must not wait for them.
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's journal only")
     writer = sqlite3.connect(str(db.engine.url.database), timeout=0)
     try:
         writer.execute("BEGIN EXCLUSIVE")
