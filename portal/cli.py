@@ -28,6 +28,24 @@ def main() -> None:
     """Manage and run the portal."""
 
 
+@main.result_callback()
+def _finish_background_work(*_: object, **__: object) -> None:
+    """A command that wrote tickets (`portal demo setup` seeds a hundred, `portal mail
+    fetch` files mail) leaves the copilot's worker thread busy: it must finish before the
+    interpreter tears down the thread pools and the managed Meilisearch under it (that
+    aborted `make run` once: "terminate called without an active exception")."""
+    from flask.cli import ScriptInfo
+
+    from portal.copilot import background
+
+    info = click.get_current_context().find_object(ScriptInfo)
+    if info is None:
+        return
+    if not background.wait_idle(info.load_app(), background.EXIT_WAIT_SECONDS):
+        click.echo("The copilot's background work did not finish; the ticket page computes "
+                   "what is left when a ticket is opened.", err=True)
+
+
 def _checked_app():
     from portal.core.startup import check_database
 

@@ -28,6 +28,9 @@ from portal.tickets import services as tickets
 log = logging.getLogger(__name__)
 
 _QUEUES_KEY = "portal.copilot.background"
+# How long a command ending waits for the jobs already queued (portal.cli: a few seconds'
+# work after a seeding).
+EXIT_WAIT_SECONDS = 60.0
 
 
 class _Worker:
