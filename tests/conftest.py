@@ -46,26 +46,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_sqlite_only: list[pytest.Item] = []
+# Tests of one backend's own behaviour, by marker: the backend they run on.
+BACKEND_ONLY = {"sqlite_only": "sqlite", "postgresql_only": "postgresql"}
+_other_backend: dict[str, list[pytest.Item]] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of SQLite's own behaviour (`@pytest.mark.sqlite_only`) leave the PostgreSQL pass
-    instead of passing there as skipped."""
-    if config.getoption("--db") != "postgresql":
-        return
-    mine = [item for item in items if item.get_closest_marker("sqlite_only")]
-    if mine:
-        _sqlite_only.extend(mine)
-        items[:] = [item for item in items if item not in mine]
-        config.hook.pytest_deselected(items=mine)
+    """Tests marked for one backend leave the other backend's pass instead of passing there
+    as skipped (`make test` and CI run both passes)."""
+    backend = config.getoption("--db")
+    for marker, only_on in BACKEND_ONLY.items():
+        if only_on == backend:
+            continue
+        theirs = [item for item in items if item.get_closest_marker(marker)]
+        if theirs:
+            _other_backend[only_on] = theirs
+            items[:] = [item for item in items if item not in theirs]
+            config.hook.pytest_deselected(items=theirs)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _sqlite_only:
+    for only_on, theirs in _other_backend.items():
         terminalreporter.write_line(
-            f"{len(_sqlite_only)} tests of SQLite's own behaviour deselected under "
-            "--db=postgresql; they run in the SQLite pass.")
+            f"{len(theirs)} tests deselected in this pass: they run in the {only_on} pass "
+            f"(--db={only_on}), which `make test` and CI also run.")
 
 
 # --- session-wide real components -------------------------------------------------

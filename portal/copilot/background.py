@@ -90,8 +90,14 @@ def run_job(change: tickets.TicketChange, ticket_id: int) -> None:
         services.assist(ticket)
 
 
+def chosen(app: Flask, setting: str, default: str, under_tests: str) -> str:
+    """A copilot setting's value: the configured one, else its default (another one under
+    TESTING, where other packages' tests must not start the copilot's work behind them)."""
+    return str(app.config.get(setting) or (under_tests if app.testing else default))
+
+
 def mode(app: Flask) -> str:
-    return str(app.config.get("COPILOT_BACKGROUND") or ("off" if app.testing else "thread"))
+    return chosen(app, "COPILOT_BACKGROUND", "thread", "off")
 
 
 def on_ticket_change(change: tickets.TicketChange, ticket_id: int) -> None:

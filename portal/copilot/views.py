@@ -22,7 +22,7 @@ from flask_login import current_user
 
 from portal.accounts.decorators import role_required
 from portal.accounts.models import Role
-from portal.copilot import services, similar
+from portal.copilot import background, services, similar
 from portal.inputs import parse_row_id
 from portal.tickets import services as tickets
 
@@ -62,9 +62,8 @@ def copilot_for(ticket: Any, thread: Any = None) -> services.Assist | Loading | 
 
 
 def _deferred_on_open() -> bool:
-    setting = current_app.config.get("COPILOT_ON_OPEN") or (
-        "inline" if current_app.testing else "deferred")
-    return str(setting) == "deferred"
+    app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
+    return background.chosen(app, "COPILOT_ON_OPEN", "deferred", "inline") == "deferred"
 
 
 @bp.route("/<int:number>/copilot")

@@ -14,7 +14,7 @@ as it gave them: a looked-up vector is the one the request would have computed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import delete, insert, select
@@ -30,7 +30,7 @@ from portal.kb.rendering import split_sections
 # Articles embedded and written per step: bounds a full sync's memory (a long article
 # has a few hundred sentences, at 1.5 kB a vector).
 ARTICLES_PER_STEP = 100
-# Hashes per IN (...) query: under every backend's limit on bound parameters.
+# Values per IN (...) query: under every backend's limit on bound parameters.
 HASHES_PER_QUERY = 500
 # Sentence vectors each process keeps (read or embedded; about 1.5 kB each).
 SENTENCES_KEPT = 10_000
@@ -77,11 +77,9 @@ def _store_step(articles: Sequence[ParsedArticle]) -> int:
         have[slug].add(hashed)
     stale = [(slug, hashed) for slug in slugs for hashed in have[slug] - set(wanted[slug])]
     for slug in {slug for slug, _ in stale}:
-        gone = [hashed for s, hashed in stale if s == slug]
-        for start in range(0, len(gone), HASHES_PER_QUERY):
+        for gone in _batches(hashed for s, hashed in stale if s == slug):
             db.session.execute(delete(KbSentenceVector).where(
-                KbSentenceVector.slug == slug,
-                KbSentenceVector.text_hash.in_(gone[start : start + HASHES_PER_QUERY])))
+                KbSentenceVector.slug == slug, KbSentenceVector.text_hash.in_(gone)))
     new = {hashed: text for slug in slugs for hashed, text in wanted[slug].items()
            if hashed not in have[slug]}
     vectors = stored_vectors(new)
@@ -110,22 +108,26 @@ def articles_without_sentences() -> list[KbArticle]:
 
 def delete_sentence_vectors(slugs: Iterable[str]) -> None:
     """Forget the sentences of articles gone from the chat's index. Commits."""
-    gone = list(dict.fromkeys(slugs))
-    for start in range(0, len(gone), HASHES_PER_QUERY):
-        db.session.execute(delete(KbSentenceVector).where(
-            KbSentenceVector.slug.in_(gone[start : start + HASHES_PER_QUERY])))
+    for gone in _batches(slugs):
+        db.session.execute(delete(KbSentenceVector).where(KbSentenceVector.slug.in_(gone)))
     db.session.commit()
 
 
 def stored_vectors(hashes: Iterable[str]) -> dict[str, bytes]:
     """The stored vectors (float32 bytes) of these text hashes; unknown ones are left out."""
-    wanted = list(dict.fromkeys(hashes))
     found: dict[str, bytes] = {}
-    for start in range(0, len(wanted), HASHES_PER_QUERY):
+    for wanted in _batches(hashes):
         found.update((hashed, vector) for hashed, vector in db.session.execute(
             select(KbSentenceVector.text_hash, KbSentenceVector.vector)
-            .where(KbSentenceVector.text_hash.in_(wanted[start : start + HASHES_PER_QUERY]))))
+            .where(KbSentenceVector.text_hash.in_(wanted))))
     return found
+
+
+def _batches(values: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct values, in lists short enough for one IN (...) on every backend."""
+    distinct = list(dict.fromkeys(values))
+    for start in range(0, len(distinct), HASHES_PER_QUERY):
+        yield distinct[start : start + HASHES_PER_QUERY]
 
 
 def sentence_vectors(texts: Sequence[str], memory: RememberedVectors | None = None

@@ -31,31 +31,11 @@ from bench.stack import PortalNode, PrivateMeili, PrivatePostgres
 from portal.kb.meili_binary import locate_binary
 
 REPO = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DEMO_PASSWORD = "demo-password-1"
 KB_PARTS = ("_synonyms.yml", "account", "troubleshooting")
 LOAD_ACCOUNTS = (12, 4)  # customers, agents
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
-_deselected: list[pytest.Item] = []
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--db") == "postgresql":
-        return
-    mine = [item for item in items if HERE in Path(str(item.path)).parents]
-    if mine:
-        _deselected.extend(mine)
-        items[:] = [item for item in items if item not in mine]
-        config.hook.pytest_deselected(items=mine)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _deselected:
-        terminalreporter.write_line(
-            f"tests/production: {len(_deselected)} tests deselected under --db=sqlite; they run "
-            "in the PostgreSQL pass (--db=postgresql), which `make test` and CI also run."
-        )
 
 
 @dataclass

@@ -24,7 +24,8 @@ from bench.load import LOAD_PASSWORD, run_load
 from tests.chat.conftest import FakeLLM
 from tests.production.conftest import LOAD_ACCOUNTS, Stack, Visitor, wait_for
 
-pytestmark = pytest.mark.slow
+# Real nodes share a PostgreSQL database: these run in the PostgreSQL pass only.
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql_only]
 
 LOAD_USERS = 16
 LOAD_SECONDS = float(os.environ.get("PORTAL_FAULT_LOAD_SECONDS", "14"))

@@ -18,7 +18,8 @@ import requests
 from bench.stack import PORTAL
 from tests.production.conftest import REDIS_URL, Stack, Visitor, wait_for
 
-pytestmark = pytest.mark.slow
+# Real nodes share a PostgreSQL database: these run in the PostgreSQL pass only.
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql_only]
 
 
 @pytest.fixture(scope="module")
