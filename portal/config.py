@@ -39,6 +39,9 @@ class Settings:
     CONTENT_DIR: str = "content"
     BASE_URL: str = "http://127.0.0.1:5000"
     TRUSTED_PROXIES: int = 0
+    # The search box's SEARCH events are written in one batch per this many seconds per
+    # process (0: each at once, after its response); see portal.events.emit_batched.
+    SEARCH_EVENT_BATCH_SECONDS: float = 0.5
 
     MEILI_URL: str = ""
     MEILI_MASTER_KEY: str = ""

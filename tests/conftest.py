@@ -127,6 +127,9 @@ def base_overrides(
         "MEILI_MASTER_KEY": meili.master_key,
         "MEILI_INDEX_PREFIX": index_prefix,
         "BASE_URL": "http://localhost",
+        # Tests read a search's event right after its response (tests/test_events.py
+        # covers the batches).
+        "SEARCH_EVENT_BATCH_SECONDS": 0,
     }
 
 

@@ -483,6 +483,8 @@ def rerank(
                                                                   default=0.0)
     stats = _corpus_stats()
     query_terms = set(terms(query))
+    chunk_bm25, article_bm25, title_bm25 = (bm25.for_query(query_terms) for bm25 in (
+        stats.chunks, stats.articles, stats.titles))
     titles = [hit.get("title", "") for hit in hits.values()]
     title_cosines = _title_matrix(titles) @ np.asarray([vector, subject_vector],
                                                        dtype=np.float32).T
@@ -499,15 +501,13 @@ def rerank(
             "subject_cosine": subject_cosine.get(chunk_id, subject_floor),
             "title_cosine": float(title_cosines[row, 0]),
             "title_subject_cosine": float(title_cosines[row, 1]),
-            "bm25": stats.chunks.score(query_terms, counts, stats.chunk_lengths.get(chunk_id)),
+            "bm25": chunk_bm25(counts, stats.chunk_lengths.get(chunk_id)),
         }
         if slug not in per_article or slug not in stats.article_terms:
             per_article[slug] = {
-                "article_bm25": stats.articles.score(query_terms,
-                                                     stats.article_terms.get(slug, counts),
-                                                     stats.article_lengths.get(slug)),
-                "title_bm25": stats.titles.score(query_terms,
-                                                 stats.title_terms.get(slug, Counter())),
+                "article_bm25": article_bm25(stats.article_terms.get(slug, counts),
+                                             stats.article_lengths.get(slug)),
+                "title_bm25": title_bm25(stats.title_terms.get(slug, Counter())),
             }
         features.update(per_article[slug])
         score = (CHUNK_COSINE_WEIGHT * features["cosine"] + CHUNK_BM25_WEIGHT * features["bm25"]

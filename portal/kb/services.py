@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import site
 from portal.accounts import services as accounts
-from portal.events import EventKind, emit
+from portal.events import EventKind, emit, emit_batched
 from portal.extensions import db
 from portal.kb import sync
 from portal.kb.categories import category_name, category_names, in_site_order
@@ -165,16 +166,20 @@ def new_search_id() -> str:
 
 def record_search(
     query: str, results: int, *, source: str = "kb", visitor_id: str | None = None,
-    user_id: int | None = None, search_id: str | None = None,
+    user_id: int | None = None, search_id: str | None = None, batched: bool = False,
 ) -> str:
     """Record one search for the content-gap metrics; returns its search_id.
 
+    `batched`: written with the process's other searches a moment later (`emit_batched`),
+    for the search box, where each search's own transaction slowed the next search.
     A staff member's search is not recorded (see `_searched_by_staff`)."""
     search_id = search_id or new_search_id()
     if _searched_by_staff(user_id):
         return search_id
-    emit(EventKind.SEARCH, commit=True, visitor_id=visitor_id, user_id=user_id,
-         query=normalise_query(query), results=int(results), search_id=search_id, source=source)
+    record = emit_batched if batched else partial(emit, commit=True)
+    record(EventKind.SEARCH, visitor_id=visitor_id, user_id=user_id,
+           query=normalise_query(query), results=int(results), search_id=search_id,
+           source=source)
     return search_id
 
 

@@ -73,15 +73,15 @@ def search():
 
 
 def _record_after_response(response: Response, query: str, total: int, search_id: str) -> None:
-    """Write the SEARCH event once the results are on their way: the visitor never waits
-    for analytics (the event is written all the same)."""
+    """Record the SEARCH event once the results are on their way: the visitor never waits
+    for analytics, and the event is written with the process's other searches (batched)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     visitor_id, user_id = current_visitor_id(), _user_id()
 
     def record() -> None:
         with app.app_context():
             services.record_search(query, total, source="kb", visitor_id=visitor_id,
-                                   user_id=user_id, search_id=search_id)
+                                   user_id=user_id, search_id=search_id, batched=True)
 
     response.call_on_close(record)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from portal.events import Event, EventKind
+from portal.events import Event, EventKind, flush_batched_events
 from portal.extensions import db
 from portal.kb.models import KbArticle, KbVote
 
@@ -12,7 +14,7 @@ HTMX = {"HX-Request": "true", "HX-Target": "search-results"}
 
 
 def get_closed(client, url: str):
-    """GET and close the response: the SEARCH event is written after the response is sent."""
+    """GET and close the response: the SEARCH event is recorded after the response is sent."""
     response = client.get(url)
     response.close()
     return response
@@ -182,3 +184,34 @@ def test_an_unverified_agent_keeps_the_staff_articles(app, synced, client, login
     synced()
     login_as(Role.AGENT, verified=False)
     assert client.get("/kb/secret-runbook").status_code == 200
+
+
+BATCHED = {"KB_SYNC_CHUNKS": False, "KB_EDITOR_CHUNKS": False}
+
+
+@pytest.mark.parametrize("app_overrides", [{**BATCHED, "SEARCH_EVENT_BATCH_SECONDS": 0.2}])
+def test_searches_are_recorded_together_a_moment_later(app, synced, client):
+    synced()
+    for query in ("pasword", "refund", "zzqxv nothing"):
+        get_closed(client, f"/kb/search?q={query.replace(' ', '+')}")
+    deadline = time.monotonic() + 10
+    while len(recorded := events(EventKind.SEARCH)) < 3 and time.monotonic() < deadline:
+        db.session.rollback()  # a new transaction sees what the writer committed
+        time.sleep(0.05)
+    assert sorted((e.data["query"], e.data["results"]) for e in recorded) == [
+        ("pasword", 1), ("refund", 1), ("zzqxv nothing", 0)]
+    assert all(e.visitor_id and e.data["source"] == "kb" for e in recorded)
+
+
+@pytest.mark.parametrize("app_overrides", [{**BATCHED, "SEARCH_EVENT_BATCH_SECONDS": 600}])
+def test_searches_waiting_for_their_batch_are_written_when_the_process_flushes(
+    app, synced, client
+):
+    synced()
+    get_closed(client, "/kb/search?q=pasword")
+    get_closed(client, "/kb/search?q=refund")
+    assert events(EventKind.SEARCH) == []  # the batch is not due for ten minutes
+    assert flush_batched_events(app) == 2  # what runs as the process exits
+    db.session.rollback()
+    assert sorted(e.data["query"] for e in events(EventKind.SEARCH)) == ["pasword", "refund"]
+    assert flush_batched_events(app) == 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from portal.events import Event, EventKind
 from portal.extensions import db
 from portal.kb import services, sync
+from portal.kb.embedding import get_embedder
 
 REPO = Path(__file__).resolve().parents[2]
 HTMX = {"HX-Request": "true", "HX-Target": "search-results"}
@@ -137,3 +139,12 @@ def test_related_articles_are_the_nearest_in_meaning(demo: None) -> None:
                                                          audiences=("public",))]
     assert related and "reset-password" not in related
     assert {"sign-in-problems", "change-email", "two-step-verification"} & set(related)
+
+
+def test_a_typed_question_gets_the_vector_its_passages_were_compared_with() -> None:
+    # The search box embeds a question on a session of its own (one thread, fewer graph
+    # fusions, faster); its vector must be the one the passages' session would give.
+    embedder = get_embedder()
+    question = "how do I get my money back for a broken thermostat"
+    assert np.allclose(embedder.encode_query(question), embedder.encode_one(question),
+                       atol=1e-5)
