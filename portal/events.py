@@ -160,7 +160,8 @@ class EventBatches:
     questions in the search box").
     """
 
-    # Events kept while the database refuses them, beyond which the oldest are dropped.
+    # Events waiting for the writer, beyond which the oldest are dropped (a stalled writer
+    # must not grow a web worker without bound).
     MAX_WAITING = 10_000
 
     def __init__(self, app: Flask, interval: float) -> None:
