@@ -4,8 +4,9 @@ Measures: full sync (keyword index only: the chatbot's chunk embeddings are
 skipped, see --help), a re-sync with nothing changed, editor save -> searchable
 latency, and /kb/search over HTTP on the running portal (gunicorn with gthread workers in
 its own process, as deployed) against the same queries sent straight to Meilisearch (the
-ratio the issue asks for). Each request to the portal opens a fresh connection; the portal and
-the raw side keep theirs to Meilisearch open.
+ratio the issue asks for). Requests to the portal reuse a kept-alive connection, as a
+browser's as-you-type requests do and as the raw side's requests to Meilisearch do; each
+figure is also given with a fresh connection per request (the earlier stops' figures).
 
     .venv/bin/python bench/kb_search.py [--articles 10000] [--queries 300] [--with-chunks]
 
@@ -21,12 +22,14 @@ means nothing then).
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -285,15 +288,36 @@ def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) 
     rng = random.Random(3)
     queries = [rng.choice(QUERIES) for _ in range(args.queries)]
 
-    def portal_query(query: str, fragment: bool = True) -> float:
-        url = f"{base}/kb/search?{urllib.parse.urlencode({'q': query})}"
+    address = urllib.parse.urlsplit(base)
+    kept = threading.local()
+
+    def portal_query(query: str, fragment: bool = True, fresh: bool = False) -> float:
+        path = f"/kb/search?{urllib.parse.urlencode({'q': query})}"
         headers = {"HX-Request": "true", "HX-Target": "search-results"} if fragment else {}
-        request = urllib.request.Request(url, headers=headers)  # noqa: S310
-        begun = time.perf_counter()
-        with urllib.request.urlopen(request) as response:  # noqa: S310
-            response.read()
+        for attempt in range(2):
+            connection = None if fresh else getattr(kept, "connection", None)
+            begun = time.perf_counter()
+            if connection is None:
+                connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port)
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # The server closed an idle kept-alive connection: timed again on a new one.
+                connection.close()
+                kept.connection = None
+                if attempt:
+                    raise
+                continue
+            elapsed = (time.perf_counter() - begun) * 1000
             assert response.status == 200
-        return (time.perf_counter() - begun) * 1000
+            if fresh:
+                connection.close()
+            else:
+                kept.connection = connection
+            return elapsed
+        raise AssertionError("unreachable")
 
     engine = get_engine()
     uid = search_index.index_uid()
@@ -317,10 +341,13 @@ def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) 
         raw_query(query)
     raw = [raw_query(q) for q in queries]
     fragment = [portal_query(q) for q in queries]
+    fresh_connections = [portal_query(q, fresh=True) for q in queries]
     page = [portal_query(q, fragment=False) for q in queries[:100]]
     print(f"\nMeilisearch direct (same request):     {describe(raw)}")
     print(f"/kb/search over HTTP (htmx fragment): {describe(fragment)}"
           "  [target p50 <= 15, p95 <= 40]")
+    print(f"  the same, a fresh connection each:  {describe(fresh_connections)}"
+          f" ({percentile(fresh_connections, .5) / percentile(raw, .5):.2f}x raw at p50)")
     print(f"/kb/search over HTTP (whole page):    {describe(page)}")
     print(f"Ratio portal/Meilisearch: p50 {percentile(fragment, .5) / percentile(raw, .5):.2f}x,"
           f" p95 {percentile(fragment, .95) / percentile(raw, .95):.2f}x  [target <= 2.5x]")
@@ -395,6 +422,9 @@ def natural_queries(portal_query, rng: random.Random, count: int) -> None:
     raw = [raw_hybrid(q) for q in fresh]
     embedded = [embedding(q) for q in fresh]
     first = [portal_query(q) for q in fresh]
+    # Other questions, never asked either: a question asked twice skips the model.
+    unseen = [q for q in fresh_questions(random.Random(23), count) if q not in vectors][:count]
+    first_fresh_connections = [portal_query(q, fresh=True) for q in unseen]
     # What any hybrid search of a typed question needs: its embedding, then the request.
     needed = [e + r for e, r in zip(embedded, raw, strict=True)]
     print(f"\nNatural-language questions, each asked for the first time ({count} requests)")
@@ -403,6 +433,9 @@ def natural_queries(portal_query, rng: random.Random, count: int) -> None:
     print(f"Embedding + Meilisearch hybrid:           {describe(needed)}")
     print(f"/kb/search over HTTP (htmx fragment):    {describe(first)}"
           "  [target p50 <= 15, p95 <= 40]")
+    print(f"  other new questions, a fresh connection each: {describe(first_fresh_connections)}"
+          f" ({percentile(first_fresh_connections, .5) / percentile(needed, .5):.2f}x"
+          " embedding + raw at p50)")
     print(f"Ratio portal/Meilisearch: p50 {percentile(first, .5) / percentile(raw, .5):.2f}x,"
           f" p95 {percentile(first, .95) / percentile(raw, .95):.2f}x  [target <= 2x]")
     print(f"Ratio portal/(embedding + Meilisearch): p50 "
