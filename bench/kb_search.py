@@ -298,7 +298,8 @@ def run(app, content: Path, args: argparse.Namespace, settings: dict[str, str]) 
             connection = None if fresh else getattr(kept, "connection", None)
             begun = time.perf_counter()
             if connection is None:
-                connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port)
+                connection = http.client.HTTPConnection(address.hostname or "127.0.0.1",
+                                                        address.port)
             try:
                 connection.request("GET", path, headers=headers)
                 response = connection.getresponse()
