@@ -73,10 +73,9 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-def emit(
+def event_row(
     kind: EventKind,
     *,
-    commit: bool = False,
     occurred_at: datetime | None = None,
     visitor_id: str | None = None,
     user_id: int | None = None,
@@ -85,23 +84,23 @@ def emit(
     article_slug: str | None = None,
     category: str | None = None,
     **data: Any,
-) -> None:
-    """Record an event in the caller's transaction (or its own, with commit=True).
+) -> dict[str, Any]:
+    """An event's columns: the named ones, and everything else in `data`."""
+    return {
+        "kind": str(kind), "occurred_at": occurred_at or utcnow(), "visitor_id": visitor_id,
+        "user_id": user_id, "conversation_id": conversation_id, "ticket_id": ticket_id,
+        "article_slug": article_slug, "category": category, "data": data,
+    }
+
+
+def emit(kind: EventKind, *, commit: bool = False, **fields: Any) -> None:
+    """Record an event (`event_row`) in the caller's transaction (or its own, with
+    commit=True).
 
     An event that cannot be written is logged and dropped: analytics must never
     cost a customer their request.
     """
-    event = Event(
-        kind=str(kind),
-        occurred_at=occurred_at or utcnow(),
-        visitor_id=visitor_id,
-        user_id=user_id,
-        conversation_id=conversation_id,
-        ticket_id=ticket_id,
-        article_slug=article_slug,
-        category=category,
-        data=data,
-    )
+    event = Event(**event_row(kind, **fields))
     if not commit:
         db.session.add(event)
         return
@@ -113,17 +112,9 @@ def emit(
         log.warning("could not record %s event", kind, exc_info=True)
 
 
-def emit_batched(
-    kind: EventKind,
-    *,
-    visitor_id: str | None = None,
-    user_id: int | None = None,
-    article_slug: str | None = None,
-    category: str | None = None,
-    **data: Any,
-) -> None:
-    """Record an event no one waits for, with the process's other such events in one
-    transaction at most `SEARCH_EVENT_BATCH_SECONDS` later (at once when that is 0).
+def emit_batched(kind: EventKind, **fields: Any) -> None:
+    """Record an event no one waits for (`event_row`), with the process's other such events
+    in one transaction at most `SEARCH_EVENT_BATCH_SECONDS` later (at once when that is 0).
 
     A process killed outright loses the events of that last moment; one that exits
     normally writes them first. Like `emit`, an event that cannot be written is dropped.
@@ -131,17 +122,12 @@ def emit_batched(
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     interval = float(app.config.get("SEARCH_EVENT_BATCH_SECONDS", 0) or 0)
     if interval <= 0:
-        emit(kind, commit=True, visitor_id=visitor_id, user_id=user_id,
-             article_slug=article_slug, category=category, **data)
+        emit(kind, commit=True, **fields)
         return
     writer = app.extensions.get("portal.event_batches")
     if writer is None:
         writer = app.extensions.setdefault("portal.event_batches", EventBatches(app, interval))
-    writer.add({
-        "kind": str(kind), "occurred_at": utcnow(), "visitor_id": visitor_id,
-        "user_id": user_id, "conversation_id": None, "ticket_id": None,
-        "article_slug": article_slug, "category": category, "data": data,
-    })
+    writer.add(event_row(kind, **fields))
 
 
 def flush_batched_events(app: Flask) -> int:

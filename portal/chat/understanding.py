@@ -470,12 +470,6 @@ def understand(
 SUPPORT_SENTENCES = 24
 
 
-def sentence_vectors(sentences: Sequence[str]) -> np.ndarray:
-    """The sentences' embeddings, as the KB stored them or from the process's memory."""
-    vectors: np.ndarray = kb_services.sentence_vectors(sentences)
-    return vectors
-
-
 def own_support(message: str, vector: np.ndarray, reading: Any) -> float | None:
     """The best cosine between the follow-up message alone and any sentence of the top
     article (all of it: the passages retrieved for the topic's reading are the topic's,
@@ -494,7 +488,7 @@ def own_support(message: str, vector: np.ndarray, reading: Any) -> float | None:
         # A stable sort: sentences sharing no word with the message stay in article order.
         sentences.sort(key=lambda s: -len(words & set(kb_services.search_terms(s))))
     try:
-        matrix = sentence_vectors(sentences[:SUPPORT_SENTENCES])
+        matrix = kb_services.sentence_vectors(sentences[:SUPPORT_SENTENCES])
     except kb_services.EmbeddingUnavailable:
         return None
     return float((matrix @ np.asarray(vector, dtype=np.float32)).max())

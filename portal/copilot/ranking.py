@@ -114,6 +114,7 @@ def _sources_for(slugs: list[str], sources: list[Source], audiences: Sequence[st
     article, else read from the database with the sections naming a code first, scored as
     the chat's last article (the chat ranked it lower still)."""
     found = {s.slug: s for s in sources}
+    floor = sources[-1].score
     out = []
     for slug in slugs:
         if slug in found:
@@ -124,7 +125,6 @@ def _sources_for(slugs: list[str], sources: list[Source], audiences: Sequence[st
             continue
         naming = [n for n, (_a, heading, body) in enumerate(article.sections)
                   if codes & set(kb_services.search_terms(f"{heading} {body}"))]
-        floor = sources[-1].score
         out.append(Source(slug=slug, title=article.title, category=article.category,
                           score=floor, url=article.url,
                           passages=tuple(section_passages(article, [floor] * 4, naming))))

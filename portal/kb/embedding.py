@@ -100,7 +100,7 @@ class Embedder:
         # Its graph keeps only the basic optimisations: on a 16-piece question the extended
         # fusions (SkipLayerNormalization, FusedMatMul) ran 0.15-0.3 ms slower (4.85 ->
         # 5.05 ms, 500 questions, interleaved), for the same vector (within 2e-7).
-        self.query_session = _session(1, optimisation="basic")
+        self.query_session = _session(1, basic_optimisations=True)
         self._lock = threading.Lock()
         self._queries = RememberedVectors(QUERY_CACHE_SIZE)
 
@@ -146,17 +146,17 @@ class Embedder:
         return vector
 
 
-def _session(threads: int, optimisation: str = "all") -> Any:
+def _session(threads: int, *, basic_optimisations: bool = False) -> Any:
     import onnxruntime as ort
 
-    levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     # One request at a time runs the graph (see `_lock`): parallelism belongs inside ops.
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = levels[optimisation]
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+                                        if basic_optimisations
+                                        else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     # Idle pool threads spinning for work take the CPU from Meilisearch and the web workers
     # on a small machine.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

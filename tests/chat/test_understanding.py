@@ -251,7 +251,6 @@ def test_a_demonstrative_before_its_own_noun_does_not_hold_a_sure_question_to_th
 def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypatch: Any) -> None:
     import numpy as np
 
-    from portal.chat import understanding
     from portal.kb import sentences as kb_sentences
     from portal.kb import services as kb_services
     from portal.kb.embedding import Embedder
@@ -269,8 +268,8 @@ def test_an_articles_sentences_are_embedded_once_per_process(app: Any, monkeypat
     with app.app_context():
         expected = kb_services.embed_texts(sentences)
         monkeypatch.setattr(Embedder, "encode", counting)
-        first = understanding.sentence_vectors(sentences)
-        again = understanding.sentence_vectors(list(reversed(sentences)))
+        first = kb_services.sentence_vectors(sentences)
+        again = kb_services.sentence_vectors(list(reversed(sentences)))
     assert np.allclose(first, expected, atol=1e-6)
     assert np.allclose(again, expected[::-1], atol=1e-6)
     # The follow-up after the next one finds the article's sentences already embedded.
